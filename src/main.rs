@@ -1,0 +1,3 @@
+//! Start-up: configuration, logging, the pipeline, the exit code.
+
+fn main() {}

@@ -1,0 +1,135 @@
+//! The agent's Prometheus registry and every counter in it, created once and shared by the stages.
+//!
+//! Labels carry only small fixed sets (reasons, kinds) or namespaces with a cap, never IPs, ports or pod
+//! names, so the number of series stays bounded whatever the traffic is.
+
+pub mod server;
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+const PREFIX: &str = "kube_iptables_tailer";
+
+/// Every metric the agent exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `packet_drops_count{src,dst}`: the original agent's metric, labelled by namespace.
+    pub packet_drops: IntCounterVec,
+    /// Lines read from the source (complete lines, whether drops or not).
+    pub lines_read: IntCounter,
+    /// Lines that parsed as drops and were handed on.
+    pub drops_parsed: IntCounter,
+    /// Lines not handed on, by reason (`not_a_drop`, `bad_timestamp`, `missing_field`, `expired`, ...).
+    pub lines_skipped: IntCounterVec,
+    /// Lines longer than the limit, skipped whole.
+    pub lines_too_long: IntCounter,
+    /// Times the followed file was replaced or truncated, by kind (`rename`, `truncate`, `recreate`).
+    pub rotations: IntCounterVec,
+    /// Read errors on the source that were retried.
+    pub source_errors: IntCounter,
+    /// Checkpoints written and failed.
+    pub checkpoint_writes: IntCounter,
+    pub checkpoint_failures: IntCounter,
+    /// Drop records written by the stdout sink.
+    pub records_written: IntCounter,
+    /// 1 once the source has opened its input and is reading.
+    pub source_ready: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let metrics = Metrics {
+            packet_drops: IntCounterVec::new(
+                Opts::new("packet_drops_count", "Packet drops seen, by source and destination namespace"),
+                &["src", "dst"],
+            )
+            .expect("valid metric"),
+            lines_read: counter("lines_read_total", "Complete lines read from the log source"),
+            drops_parsed: counter("drops_parsed_total", "Lines parsed as packet drops"),
+            lines_skipped: counter_vec(
+                "lines_skipped_total",
+                "Lines that were not handed on as drops, by reason",
+                &["reason"],
+            ),
+            lines_too_long: counter(
+                "lines_too_long_total",
+                "Lines longer than the maximum line length, skipped whole",
+            ),
+            rotations: counter_vec(
+                "file_rotations_total",
+                "Times the followed log file was rotated, by kind",
+                &["kind"],
+            ),
+            source_errors: counter("source_errors_total", "Errors reading the log source (retried)"),
+            checkpoint_writes: counter("checkpoint_writes_total", "Checkpoints written"),
+            checkpoint_failures: counter("checkpoint_failures_total", "Checkpoint writes that failed"),
+            records_written: counter("records_written_total", "Drop records written to stdout"),
+            source_ready: IntGauge::with_opts(Opts::new(
+                format!("{PREFIX}_source_ready"),
+                "1 once the log source is open and being read",
+            ))
+            .expect("valid metric"),
+            registry,
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+            Box::new(self.packet_drops.clone()),
+            Box::new(self.lines_read.clone()),
+            Box::new(self.drops_parsed.clone()),
+            Box::new(self.lines_skipped.clone()),
+            Box::new(self.lines_too_long.clone()),
+            Box::new(self.rotations.clone()),
+            Box::new(self.source_errors.clone()),
+            Box::new(self.checkpoint_writes.clone()),
+            Box::new(self.checkpoint_failures.clone()),
+            Box::new(self.records_written.clone()),
+            Box::new(self.source_ready.clone()),
+        ];
+        for collector in collectors {
+            self.registry.register(collector).expect("metric names are unique");
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding to a Vec cannot fail");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::with_opts(Opts::new(format!("{PREFIX}_{name}"), help)).expect("valid metric")
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(format!("{PREFIX}_{name}"), help), labels).expect("valid metric")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_names_the_original_metric_and_prefixed_counters() {
+        let metrics = Metrics::new();
+        metrics.packet_drops.with_label_values(&["unknown", "unknown"]).inc();
+        metrics.lines_skipped.with_label_values(&["not_a_drop"]).inc_by(3);
+        let text = metrics.render();
+        assert!(text.contains("packet_drops_count{dst=\"unknown\",src=\"unknown\"} 1\n"), "{text}");
+        assert!(text.contains("kube_iptables_tailer_lines_skipped_total{reason=\"not_a_drop\"} 3\n"), "{text}");
+        assert!(text.contains("kube_iptables_tailer_lines_read_total 0\n"), "{text}");
+    }
+}

@@ -1,0 +1,1 @@
+//! The metrics HTTP server (to be written).

@@ -1,0 +1,187 @@
+//! Plain data handed from one pipeline stage to the next: lines with their source positions, and the
+//! drops (`PacketDrop`) parsed from them. No behaviour lives here beyond small conversions.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A run of consecutive items from one source, with the position just after the last of them.
+///
+/// Stages pass batches rather than single items so that a burst costs one channel operation, and so that
+/// the position travels with the data: the last stage acknowledges `end` only after it has handled every
+/// item, which is what makes a checkpoint safe (it never points past an unhandled line).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch<T> {
+    pub items: Vec<T>,
+    pub end: Position,
+}
+
+/// One log line as a source read it, without its line terminator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    /// The time the source knows for this line (a journal entry's timestamp, a kmsg record's time).
+    /// `None` for plain files: the parser reads the time from the line's syslog header.
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// Where a source is, precise enough to resume right after the last handled line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Position {
+    File(FilePosition),
+}
+
+/// A byte offset in one particular file (not merely one path: rotation swaps files under a path).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    /// The path the agent follows; a checkpoint for another path is not used.
+    pub path: PathBuf,
+    pub identity: FileIdentity,
+    /// Offset of the first byte not yet handed on (just after the last complete line).
+    pub offset: u64,
+}
+
+/// What makes a file the same file: device and inode, plus a checksum of its first bytes, because an
+/// inode number is reused as soon as a deleted file's inode is freed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileIdentity {
+    pub device: u64,
+    pub inode: u64,
+    pub fingerprint: Fingerprint,
+}
+
+/// A checksum of the first `len` bytes of a file. A file shorter than the fingerprint size gets a
+/// fingerprint of what it has; it grows (and stays comparable over the bytes it covers) as the file grows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub len: u32,
+    pub checksum: u64,
+}
+
+/// A packet that a netfilter LOG rule reported, with the time and the rule's prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketDrop {
+    pub time: DateTime<Utc>,
+    /// The host name from the syslog header, when the line had one.
+    pub hostname: Option<String>,
+    /// The configured prefix that matched this line.
+    pub prefix: String,
+    pub packet: Packet,
+}
+
+/// The netfilter LOG fields that describe the packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    /// `IN=`: the input interface, empty for locally generated packets.
+    pub in_interface: String,
+    /// `OUT=`: the output interface, empty for packets delivered locally.
+    pub out_interface: String,
+    /// `MAC=`: destination MAC, source MAC and EtherType; absent on OUTPUT-chain lines.
+    pub mac: Option<String>,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// `LEN=`: the IP packet length (the first `LEN=`; UDP lines carry a second one).
+    pub length: Option<u32>,
+    /// `TTL=` (IPv4) or `HOPLIMIT=` (IPv6).
+    pub ttl: Option<u8>,
+    /// `ID=`: the IP identification (the first `ID=`; ICMP echo lines carry a second one).
+    pub id: Option<u32>,
+    pub protocol: Protocol,
+    pub transport: Transport,
+    /// Bare words such as `DF`, `SYN`, `ACK`.
+    pub flags: Flags,
+}
+
+/// The `PROTO=` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    UdpLite,
+    Icmp,
+    Icmpv6,
+    Sctp,
+    /// A protocol the kernel printed as a number (`PROTO=47`).
+    Number(u8),
+}
+
+impl Protocol {
+    /// The name as the original agent's event text writes it (`80/TCP`).
+    pub fn name(self) -> String {
+        match self {
+            Protocol::Tcp => "TCP".to_string(),
+            Protocol::Udp => "UDP".to_string(),
+            Protocol::UdpLite => "UDPLITE".to_string(),
+            Protocol::Icmp => "ICMP".to_string(),
+            Protocol::Icmpv6 => "ICMPv6".to_string(),
+            Protocol::Sctp => "SCTP".to_string(),
+            Protocol::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// What the transport header told: ports, or ICMP type and code, or nothing known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Ports { src: u16, dst: u16 },
+    Icmp { kind: u8, code: u8 },
+    None,
+}
+
+/// Known bare-word flags of a LOG line, as a bit set (no allocation per line).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Flags(u16);
+
+impl Flags {
+    /// Every flag word the kernel writes, in the order it writes them.
+    pub const NAMES: [&'static str; 11] = [
+        "CE", "DF", "MF", "CWR", "ECE", "URG", "ACK", "PSH", "RST", "SYN", "FIN",
+    ];
+
+    /// Adds `word` if it is a known flag; returns whether it was.
+    pub fn insert(&mut self, word: &str) -> bool {
+        match Self::NAMES.iter().position(|name| *name == word) {
+            Some(bit) => {
+                self.0 |= 1 << bit;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn contains(self, word: &str) -> bool {
+        Self::NAMES
+            .iter()
+            .position(|name| *name == word)
+            .is_some_and(|bit| self.0 & (1 << bit) != 0)
+    }
+
+    /// The set flags, in kernel order.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| self.0 & (1 << bit) != 0)
+            .map(|(_, name)| *name)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_keep_known_words_in_kernel_order() {
+        let mut flags = Flags::default();
+        assert!(flags.insert("SYN"));
+        assert!(flags.insert("DF"));
+        assert!(!flags.insert("URGP=0"));
+        assert_eq!(flags.names(), vec!["DF", "SYN"]);
+        assert!(flags.contains("SYN"));
+        assert!(!flags.contains("ACK"));
+    }
+}

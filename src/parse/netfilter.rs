@@ -1,0 +1,1 @@
+//! netfilter fields (to be written)

@@ -1,0 +1,1 @@
+//! The pipeline (to be written).

@@ -1,0 +1,1 @@
+//! The stdout sink (to be written).

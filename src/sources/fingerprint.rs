@@ -1,0 +1,1 @@
+//! Fingerprints: a checksum of the first bytes of a file (to be written)

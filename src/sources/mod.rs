@@ -1,0 +1,6 @@
+//! Where lines come from. Each source runs on its own thread and sends batches of lines, each batch with
+//! the position just after it, so that acknowledged positions can be checkpointed.
+
+pub mod checkpoint;
+pub mod file;
+pub mod fingerprint;

@@ -1,0 +1,1 @@
+//! File source tests on real files (to be written).

@@ -1,0 +1,5 @@
+//! Integration tests: one binary, a module per area. `support` holds the real parts the tests drive
+//! (network namespaces, rsyslog, the agent process).
+
+mod file_source;
+mod support;
