@@ -1,1 +1,251 @@
-//! The pipeline (to be written).
+//! The data path, start to end. This file builds the channels, starts one named thread per stage, waits
+//! for the stop signal and joins them:
+//!
+//! ```text
+//! source-file ──Batch<Line>──▶ parse ──Batch<PacketDrop>──▶ sink-stdout ──Position──▶ checkpoint
+//! metrics-http (/metrics /healthz /readyz)        signals (SIGTERM/SIGINT → stop)
+//! ```
+//!
+//! Every channel is bounded, so a slow stage makes the one before it wait instead of losing lines.
+//! Shutdown drains: the source stops reading, and each later stage ends when its input is disconnected
+//! and empty, so every line read is handled and the last acknowledged position is checkpointed. Any stage
+//! that ends (or panics) triggers the stop for all; a panic is re-raised as an error at join.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::config::{Config, SinkKind, SourceConfig};
+use crate::health::Health;
+use crate::metrics::{self, Metrics};
+use crate::model::Position;
+use crate::parse::{self, Parser};
+use crate::sinks;
+use crate::sources::checkpoint::{self, CheckpointStore};
+use crate::sources::file::{self, FileSourceSettings};
+use crate::stop::{self, Stop, StopTrigger};
+
+/// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
+const LINE_QUEUE_BATCHES: usize = 16;
+/// The most lines a source puts in one batch.
+const MAX_BATCH_LINES: usize = 1024;
+/// A checkpoint is written at most this often (and always at shutdown).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    MetricsServer(#[from] metrics::server::BindError),
+    #[error("cannot use STATE_DIRECTORY {path}: {source}")]
+    StateDirectory { path: PathBuf, source: std::io::Error },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("cannot write drops to stdout: {0}")]
+    Stdout(std::io::Error),
+    #[error("thread {0} panicked: {1}")]
+    Panicked(&'static str, String),
+}
+
+/// Runs the agent until SIGTERM/SIGINT (Ok) or until a stage fails (Err).
+pub fn run(config: Config) -> Result<(), PipelineError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::new();
+    let (trigger, stop) = stop::new();
+
+    // Everything that can fail at start is done before the first thread starts.
+    let server = metrics::server::bind(config.metrics_address)?;
+    let checkpoints = match &config.state_directory {
+        Some(directory) => Some(open_checkpoints(directory, config.source.name())?),
+        None => {
+            log::warn!("STATE_DIRECTORY is not set: no checkpoints; a restart begins at the end of the log");
+            None
+        }
+    };
+    let start = checkpoints.as_ref().and_then(load_checkpoint);
+    let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(PipelineError::Signals)?;
+    let signals_handle = signals.handle();
+
+    let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
+    let (drops_tx, drops_rx) = bounded(config.drop_queue_capacity.get());
+    let (acks_tx, acks_rx) = bounded::<Position>(LINE_QUEUE_BATCHES);
+
+    let mut workers: Vec<Worker> = Vec::new();
+    let spawn = Spawner { health: &health, stop: &stop, trigger: &trigger };
+
+    let SourceConfig::File { path, from_beginning, poll_interval, max_line_bytes } = config.source;
+    let settings = FileSourceSettings {
+        path,
+        start: start.map(|Position::File(position)| position),
+        from_beginning,
+        poll_interval,
+        max_line_bytes,
+        max_batch_lines: MAX_BATCH_LINES,
+    };
+    let (source_metrics, source_health, source_stop) = (metrics.clone(), health.clone(), stop.clone());
+    workers.push(spawn.worker("source-file", move || {
+        file::run(settings, lines_tx, source_stop, source_metrics, source_health);
+        Ok(())
+    }));
+
+    let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
+    let (expiration, parse_metrics) = (config.expiration, metrics.clone());
+    workers.push(spawn.worker("parse", move || {
+        parse::stage::run(parser, expiration, lines_rx, drops_tx, parse_metrics);
+        Ok(())
+    }));
+
+    let acks = checkpoints.as_ref().map(|_| acks_tx);
+    let sink_metrics = metrics.clone();
+    match config.sink {
+        SinkKind::Stdout => workers.push(spawn.worker("sink-stdout", move || {
+            let stdout = std::io::stdout().lock();
+            sinks::stdout::run(drops_rx, acks, stdout, sink_metrics).map_err(PipelineError::Stdout)
+        })),
+    }
+
+    if let Some(store) = checkpoints {
+        let checkpoint_metrics = metrics.clone();
+        workers.push(spawn.worker("checkpoint", move || {
+            checkpoint::run_writer(store, acks_rx, CHECKPOINT_INTERVAL, checkpoint_metrics);
+            Ok(())
+        }));
+    }
+
+    let (server_metrics, server_health, server_stop) = (metrics.clone(), health.clone(), stop.clone());
+    let metrics_thread = spawn.thread("metrics-http", move || {
+        metrics::server::run(server, server_metrics, server_health, server_stop);
+    });
+
+    let signal_trigger = trigger.clone();
+    let signals_thread = spawn.thread("signals", move || {
+        let mut received = signals.forever();
+        if let Some(signal) = received.next() {
+            log::info!("received signal {signal}: stopping (send it again to exit at once)");
+            signal_trigger.trigger();
+        }
+        if received.next().is_some() {
+            log::warn!("second signal: exiting without draining");
+            std::process::exit(1);
+        }
+    });
+
+    log::info!("started; metrics on http://{}/metrics", config.metrics_address);
+    let mut failure = None;
+    for (name, handle) in workers {
+        let outcome = match handle.join() {
+            Ok(result) => result,
+            Err(panic) => Err(PipelineError::Panicked(name, panic_message(&panic))),
+        };
+        if let Err(error) = outcome {
+            log::error!("{name}: {error}");
+            failure.get_or_insert(error);
+        }
+    }
+    trigger.trigger();
+    signals_handle.close();
+    for (name, handle) in [("metrics-http", metrics_thread), ("signals", signals_thread)] {
+        if let Err(panic) = handle.join() {
+            failure.get_or_insert(PipelineError::Panicked(name, panic_message(&panic)));
+        }
+    }
+    match failure {
+        Some(error) => Err(error),
+        None => {
+            log::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+/// A pipeline stage's thread, by name.
+type Worker = (&'static str, JoinHandle<Result<(), PipelineError>>);
+
+/// Starts named threads that report their liveness.
+struct Spawner<'a> {
+    health: &'a Health,
+    stop: &'a Stop,
+    trigger: &'a StopTrigger,
+}
+
+impl Spawner<'_> {
+    /// A pipeline stage: when it ends, for whatever reason, the whole pipeline stops, since data can no
+    /// longer flow through it.
+    fn worker<F>(&self, name: &'static str, body: F) -> Worker
+    where
+        F: FnOnce() -> Result<(), PipelineError> + Send + 'static,
+    {
+        let trigger = self.trigger.clone();
+        let handle = self.thread(name, move || {
+            let _stop_when_done = StopOnDrop(trigger);
+            body()
+        });
+        (name, handle)
+    }
+
+    fn thread<F, T>(&self, name: &'static str, body: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let liveness = self.health.alive(name, self.stop.clone());
+        std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let _liveness = liveness;
+                body()
+            })
+            .unwrap_or_else(|error| panic!("cannot start thread {name}: {error}"))
+    }
+}
+
+/// Triggers the stop when dropped, also while unwinding from a panic.
+struct StopOnDrop(StopTrigger);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
+fn open_checkpoints(directory: &std::path::Path, name: &str) -> Result<CheckpointStore, PipelineError> {
+    let state_error = |source| PipelineError::StateDirectory { path: directory.to_path_buf(), source };
+    std::fs::create_dir_all(directory).map_err(state_error)?;
+    // Fail now, not at the first checkpoint, when the directory cannot be written.
+    let probe = directory.join(".write-test");
+    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(state_error)?;
+    Ok(CheckpointStore::new(directory, name))
+}
+
+fn load_checkpoint(store: &CheckpointStore) -> Option<Position> {
+    match store.load() {
+        Ok(Some(position)) => {
+            log::info!("resuming from checkpoint {}: {position:?}", store.path().display());
+            Some(position)
+        }
+        Ok(None) => None,
+        Err(error) => {
+            log::warn!("ignoring the checkpoint: {error}");
+            None
+        }
+    }
+}
+
+/// The host's UTC offset now, for timestamps that carry no zone (RFC 3164 lines are in local time).
+fn local_offset() -> chrono::FixedOffset {
+    *chrono::Local::now().offset()
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message.to_string()
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}

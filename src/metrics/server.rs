@@ -1,1 +1,56 @@
-//! The metrics HTTP server (to be written).
+//! The HTTP server for Prometheus and the probes: `/metrics`, `/healthz` (every thread alive),
+//! `/readyz` (the source is open).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tiny_http::{Header, Request, Response, Server};
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::stop::Stop;
+
+/// How long the server waits for a request before it looks at the stop signal again.
+const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} for metrics: {message}")]
+pub struct BindError {
+    pub address: SocketAddr,
+    pub message: String,
+}
+
+/// Binds the listening socket (at start, so that a port in use is a start-up error).
+pub fn bind(address: SocketAddr) -> Result<Server, BindError> {
+    Server::http(address).map_err(|error| BindError { address, message: error.to_string() })
+}
+
+/// Thread body: answers requests until `stop`.
+pub fn run(server: Server, metrics: Arc<Metrics>, health: Health, stop: Stop) {
+    while !stop.is_stopped() {
+        match server.recv_timeout(STOP_CHECK_INTERVAL) {
+            Ok(Some(request)) => respond(request, &metrics, &health),
+            Ok(None) => {}
+            Err(error) => log::warn!("metrics server: {error}"),
+        }
+    }
+}
+
+fn respond(request: Request, metrics: &Metrics, health: &Health) {
+    let (status, content_type, body) = match request.url() {
+        "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
+        "/healthz" => match health.dead_threads() {
+            dead if dead.is_empty() => (200, "text/plain", "ok\n".to_string()),
+            dead => (503, "text/plain", format!("threads ended: {}\n", dead.join(", "))),
+        },
+        "/readyz" if health.is_ready() => (200, "text/plain", "ready\n".to_string()),
+        "/readyz" => (503, "text/plain", "not ready: the log source is not open yet\n".to_string()),
+        _ => (404, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_string()),
+    };
+    let header = Header::from_bytes("Content-Type", content_type).expect("a valid header");
+    let response = Response::from_string(body).with_status_code(status).with_header(header);
+    if let Err(error) = request.respond(response) {
+        log::debug!("metrics server: answering a request: {error}");
+    }
+}

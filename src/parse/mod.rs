@@ -4,6 +4,7 @@
 //! ([`Parser::new`]) and, for timestamps without a year, the current time.
 
 pub mod netfilter;
+pub mod stage;
 pub mod time;
 
 use chrono::{DateTime, FixedOffset, Utc};

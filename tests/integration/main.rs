@@ -1,5 +1,7 @@
 //! Integration tests: one binary, a module per area. `support` holds the real parts the tests drive
 //! (network namespaces, rsyslog, the agent process).
 
+mod agent;
 mod file_source;
+mod kernel;
 mod support;

@@ -1,0 +1,24 @@
+# The two commands of the README: `make run` (the agent on the bundled sample) and `make test` (everything,
+# installing what the tests need). `make bench` measures the README's numbers.
+CARGO ?= cargo
+
+.PHONY: run test deps lint bench build
+run: build
+	scripts/run-sample.sh
+
+build:
+	$(CARGO) build --release --locked
+
+deps:
+	scripts/install-test-deps.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+test: deps lint
+	$(CARGO) test --locked --all-targets
+
+bench:
+	$(CARGO) bench --locked --bench parse
+	$(CARGO) bench --locked --bench latency

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests drive for real (firewalls in network namespaces, rsyslog,
+# logrotate) when any is missing. Needs root for apt-get; without root it only says what is missing.
+set -euo pipefail
+
+# command:package pairs; a package is installed when its command is missing.
+needs=(ip:iproute2 iptables:iptables nft:nftables rsyslogd:rsyslog logrotate:logrotate pkg-config:pkg-config)
+missing=()
+for need in "${needs[@]}"; do
+  command -v "${need%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${need%%:*}" >/dev/null 2>&1 \
+    || missing+=("${need##*:}")
+done
+[ -f /usr/include/systemd/sd-journal.h ] || missing+=(libsystemd-dev)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: not root; missing packages (tests that need them will skip): ${missing[*]}" >&2
+  exit 0
+fi
+echo "install-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
