@@ -17,7 +17,7 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 test: deps lint
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
 
 bench:
 	$(CARGO) bench --locked --bench parse
