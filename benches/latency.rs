@@ -14,7 +14,11 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("kern.log");
     std::fs::write(&log, b"").expect("create log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut agent = Command::new(env!("CARGO_BIN_EXE_kube-iptables-tailer"))
         .env("IPTABLES_LOG_PATH", &log)
         .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
@@ -51,7 +55,9 @@ fn main() {
     }
     let mut latencies = Vec::new();
     while latencies.len() < LINES as usize {
-        let (sequence, at) = received.recv_timeout(Duration::from_secs(10)).expect("every line is printed");
+        let (sequence, at) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("every line is printed");
         latencies.push(at.duration_since(appended[&sequence]));
     }
     agent.kill().ok();

@@ -35,7 +35,12 @@ pub struct Args {
     pub iptables_log_path: Option<String>,
 
     /// The LOG rules' prefix that marks a drop line; repeat the flag, or separate with commas in the variable.
-    #[arg(long, env = "IPTABLES_LOG_PREFIX", default_value = "calico-drop:", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "IPTABLES_LOG_PREFIX",
+        default_value = "calico-drop:",
+        value_delimiter = ','
+    )]
     pub iptables_log_prefix: Vec<String>,
 
     /// Go reference layout of the line's timestamp. The default also accepts any RFC 3339 fraction and
@@ -139,7 +144,11 @@ pub struct ConfigError {
 }
 
 fn invalid(variable: &'static str, value: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { variable, value: value.to_string(), problem: problem.into() }
+    ConfigError {
+        variable,
+        value: value.to_string(),
+        problem: problem.into(),
+    }
 }
 
 impl Config {
@@ -164,20 +173,44 @@ impl Config {
                     as usize,
             },
             "journald" | "kmsg" => {
-                return Err(invalid("LOG_SOURCE", &args.log_source, "not supported by this version yet"));
+                return Err(invalid(
+                    "LOG_SOURCE",
+                    &args.log_source,
+                    "not supported by this version yet",
+                ));
             }
-            other => return Err(invalid("LOG_SOURCE", other, "must be file, journald or kmsg")),
+            other => {
+                return Err(invalid(
+                    "LOG_SOURCE",
+                    other,
+                    "must be file, journald or kmsg",
+                ));
+            }
         };
-        number_in("WATCH_LOGS_INTERVAL_SECONDS", &args.watch_logs_interval_seconds, 1, 86_400)?;
+        number_in(
+            "WATCH_LOGS_INTERVAL_SECONDS",
+            &args.watch_logs_interval_seconds,
+            1,
+            86_400,
+        )?;
 
         let prefixes = args.iptables_log_prefix;
         if prefixes.is_empty() || prefixes.iter().any(|prefix| prefix.trim().is_empty()) {
-            return Err(invalid("IPTABLES_LOG_PREFIX", &prefixes.join(","), "a prefix is empty"));
+            return Err(invalid(
+                "IPTABLES_LOG_PREFIX",
+                &prefixes.join(","),
+                "a prefix is empty",
+            ));
         }
 
-        let time_layout = TimeLayout::from_go(&args.packet_drop_log_time_layout).map_err(|error| {
-            invalid("PACKET_DROP_LOG_TIME_LAYOUT", &args.packet_drop_log_time_layout, error.to_string())
-        })?;
+        let time_layout =
+            TimeLayout::from_go(&args.packet_drop_log_time_layout).map_err(|error| {
+                invalid(
+                    "PACKET_DROP_LOG_TIME_LAYOUT",
+                    &args.packet_drop_log_time_layout,
+                    error.to_string(),
+                )
+            })?;
 
         let expiration_minutes = number_in(
             "PACKET_DROP_EXPIRATION_MINUTES",
@@ -197,21 +230,41 @@ impl Config {
             // systemd sets a colon-separated list when a unit names several directories: use the first.
             Some(value) => match value.split(':').next() {
                 Some(first) if first.starts_with('/') => Some(PathBuf::from(first)),
-                _ => return Err(invalid("STATE_DIRECTORY", value, "must be an absolute path")),
+                _ => {
+                    return Err(invalid(
+                        "STATE_DIRECTORY",
+                        value,
+                        "must be an absolute path",
+                    ));
+                }
             },
         };
 
         let sink = match args.event_sink.as_str() {
             "auto" | "stdout" => SinkKind::Stdout,
             "kubernetes" => {
-                return Err(invalid("EVENT_SINK", &args.event_sink, "not supported by this version yet"));
+                return Err(invalid(
+                    "EVENT_SINK",
+                    &args.event_sink,
+                    "not supported by this version yet",
+                ));
             }
-            other => return Err(invalid("EVENT_SINK", other, "must be auto, stdout or kubernetes")),
+            other => {
+                return Err(invalid(
+                    "EVENT_SINK",
+                    other,
+                    "must be auto, stdout or kubernetes",
+                ));
+            }
         };
 
         let port = number_in("METRICS_SERVER_PORT", &args.metrics_server_port, 1, 65_535)? as u16;
         let address: IpAddr = args.metrics_server_address.parse().map_err(|_| {
-            invalid("METRICS_SERVER_ADDRESS", &args.metrics_server_address, "must be an IP address")
+            invalid(
+                "METRICS_SERVER_ADDRESS",
+                &args.metrics_server_address,
+                "must be an IP address",
+            )
         })?;
 
         let log_level = match args.log_level.to_ascii_lowercase().as_str() {
@@ -246,12 +299,20 @@ impl Config {
 fn log_path(value: Option<&str>) -> Result<PathBuf, ConfigError> {
     let value = value.unwrap_or("");
     if value.is_empty() {
-        return Err(invalid("IPTABLES_LOG_PATH", value, "required when LOG_SOURCE=file"));
+        return Err(invalid(
+            "IPTABLES_LOG_PATH",
+            value,
+            "required when LOG_SOURCE=file",
+        ));
     }
     let path = PathBuf::from(value);
     // A missing file is fine (the source waits for it); a directory never becomes a log file.
     if path.is_dir() {
-        return Err(invalid("IPTABLES_LOG_PATH", value, "is a directory, not a file"));
+        return Err(invalid(
+            "IPTABLES_LOG_PATH",
+            value,
+            "is a directory, not a file",
+        ));
     }
     Ok(path)
 }
@@ -259,7 +320,11 @@ fn log_path(value: Option<&str>) -> Result<PathBuf, ConfigError> {
 fn number_in(variable: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(number) if (min..=max).contains(&number) => Ok(number),
-        _ => Err(invalid(variable, value, format!("must be a whole number from {min} to {max}"))),
+        _ => Err(invalid(
+            variable,
+            value,
+            format!("must be a whole number from {min} to {max}"),
+        )),
     }
 }
 
@@ -303,15 +368,24 @@ mod tests {
             "--state-directory=/var/lib/kit:/var/lib/other",
         ])
         .unwrap();
-        assert_eq!(config.prefixes, vec!["a:".to_string(), "my drop:".to_string()]);
+        assert_eq!(
+            config.prefixes,
+            vec!["a:".to_string(), "my drop:".to_string()]
+        );
         assert_eq!(config.state_directory, Some(PathBuf::from("/var/lib/kit")));
     }
 
     #[test]
     fn each_bad_value_names_its_variable() {
         let cases: [(&[&str], &str); 9] = [
-            (&[], "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file"),
-            (&["--iptables-log-path=/tmp"], "invalid IPTABLES_LOG_PATH=\"/tmp\": is a directory, not a file"),
+            (
+                &[],
+                "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file",
+            ),
+            (
+                &["--iptables-log-path=/tmp"],
+                "invalid IPTABLES_LOG_PATH=\"/tmp\": is a directory, not a file",
+            ),
             (
                 &["--iptables-log-path=/l", "--metrics-server-port=0"],
                 "invalid METRICS_SERVER_PORT=\"0\": must be a whole number from 1 to 65535",
@@ -329,7 +403,10 @@ mod tests {
                 "invalid LOG_SOURCE=\"syslog\": must be file, journald or kmsg",
             ),
             (
-                &["--iptables-log-path=/l", "--packet-drop-expiration-minutes=ten"],
+                &[
+                    "--iptables-log-path=/l",
+                    "--packet-drop-expiration-minutes=ten",
+                ],
                 "invalid PACKET_DROP_EXPIRATION_MINUTES=\"ten\": must be a whole number from 1 to 525600",
             ),
             (
@@ -342,13 +419,21 @@ mod tests {
             ),
         ];
         for (flags, message) in cases {
-            assert_eq!(parse(flags).unwrap_err().to_string(), message, "flags {flags:?}");
+            assert_eq!(
+                parse(flags).unwrap_err().to_string(),
+                message,
+                "flags {flags:?}"
+            );
         }
     }
 
     #[test]
     fn bad_time_layout_names_the_variable() {
-        let error = parse(&["--iptables-log-path=/l", "--packet-drop-log-time-layout=hello"]).unwrap_err();
+        let error = parse(&[
+            "--iptables-log-path=/l",
+            "--packet-drop-log-time-layout=hello",
+        ])
+        .unwrap_err();
         assert_eq!(error.variable, "PACKET_DROP_LOG_TIME_LAYOUT");
         assert_eq!(error.value, "hello");
     }

@@ -31,12 +31,20 @@ impl Health {
     /// Registers a running thread under `name`.
     pub fn alive(&self, name: &str, stop: Stop) -> LivenessGuard {
         self.lock().insert(name.to_string(), true);
-        LivenessGuard { health: self.clone(), name: name.to_string(), stop }
+        LivenessGuard {
+            health: self.clone(),
+            name: name.to_string(),
+            stop,
+        }
     }
 
     /// The names of registered threads that have ended unexpectedly.
     pub fn dead_threads(&self) -> Vec<String> {
-        self.lock().iter().filter(|(_, alive)| !**alive).map(|(name, _)| name.clone()).collect()
+        self.lock()
+            .iter()
+            .filter(|(_, alive)| !**alive)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -48,7 +56,9 @@ impl Health {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {
-        self.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -42,7 +42,10 @@ pub enum PipelineError {
     #[error(transparent)]
     MetricsServer(#[from] metrics::server::BindError),
     #[error("cannot use STATE_DIRECTORY {path}: {source}")]
-    StateDirectory { path: PathBuf, source: std::io::Error },
+    StateDirectory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot write drops to stdout: {0}")]
@@ -62,7 +65,9 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     let checkpoints = match &config.state_directory {
         Some(directory) => Some(open_checkpoints(directory, config.source.name())?),
         None => {
-            log::warn!("STATE_DIRECTORY is not set: no checkpoints; a restart begins at the end of the log");
+            log::warn!(
+                "STATE_DIRECTORY is not set: no checkpoints; a restart begins at the end of the log"
+            );
             None
         }
     };
@@ -75,9 +80,18 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     let (acks_tx, acks_rx) = bounded::<Position>(LINE_QUEUE_BATCHES);
 
     let mut workers: Vec<Worker> = Vec::new();
-    let spawn = Spawner { health: &health, stop: &stop, trigger: &trigger };
+    let spawn = Spawner {
+        health: &health,
+        stop: &stop,
+        trigger: &trigger,
+    };
 
-    let SourceConfig::File { path, from_beginning, poll_interval, max_line_bytes } = config.source;
+    let SourceConfig::File {
+        path,
+        from_beginning,
+        poll_interval,
+        max_line_bytes,
+    } = config.source;
     let settings = FileSourceSettings {
         path,
         start: start.map(|Position::File(position)| position),
@@ -86,9 +100,16 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         max_line_bytes,
         max_batch_lines: MAX_BATCH_LINES,
     };
-    let (source_metrics, source_health, source_stop) = (metrics.clone(), health.clone(), stop.clone());
+    let (source_metrics, source_health, source_stop) =
+        (metrics.clone(), health.clone(), stop.clone());
     workers.push(spawn.worker("source-file", move || {
-        file::run(settings, lines_tx, source_stop, source_metrics, source_health);
+        file::run(
+            settings,
+            lines_tx,
+            source_stop,
+            source_metrics,
+            source_health,
+        );
         Ok(())
     }));
 
@@ -103,7 +124,8 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     let sink_metrics = metrics.clone();
     match config.sink {
         SinkKind::Stdout => workers.push(spawn.worker("sink-stdout", move || {
-            let stdout = std::io::stdout().lock();
+            // Buffered, and flushed once per batch: a burst costs a few writes, not one per record.
+            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
             sinks::stdout::run(drops_rx, acks, stdout, sink_metrics).map_err(PipelineError::Stdout)
         })),
     }
@@ -116,7 +138,8 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }));
     }
 
-    let (server_metrics, server_health, server_stop) = (metrics.clone(), health.clone(), stop.clone());
+    let (server_metrics, server_health, server_stop) =
+        (metrics.clone(), health.clone(), stop.clone());
     let metrics_thread = spawn.thread("metrics-http", move || {
         metrics::server::run(server, server_metrics, server_health, server_stop);
     });
@@ -134,7 +157,10 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }
     });
 
-    log::info!("started; metrics on http://{}/metrics", config.metrics_address);
+    log::info!(
+        "started; metrics on http://{}/metrics",
+        config.metrics_address
+    );
     let mut failure = None;
     for (name, handle) in workers {
         let outcome = match handle.join() {
@@ -148,7 +174,10 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     }
     trigger.trigger();
     signals_handle.close();
-    for (name, handle) in [("metrics-http", metrics_thread), ("signals", signals_thread)] {
+    for (name, handle) in [
+        ("metrics-http", metrics_thread),
+        ("signals", signals_thread),
+    ] {
         if let Err(panic) = handle.join() {
             failure.get_or_insert(PipelineError::Panicked(name, panic_message(&panic)));
         }
@@ -212,19 +241,30 @@ impl Drop for StopOnDrop {
     }
 }
 
-fn open_checkpoints(directory: &std::path::Path, name: &str) -> Result<CheckpointStore, PipelineError> {
-    let state_error = |source| PipelineError::StateDirectory { path: directory.to_path_buf(), source };
+fn open_checkpoints(
+    directory: &std::path::Path,
+    name: &str,
+) -> Result<CheckpointStore, PipelineError> {
+    let state_error = |source| PipelineError::StateDirectory {
+        path: directory.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(directory).map_err(state_error)?;
     // Fail now, not at the first checkpoint, when the directory cannot be written.
     let probe = directory.join(".write-test");
-    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)).map_err(state_error)?;
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(state_error)?;
     Ok(CheckpointStore::new(directory, name))
 }
 
 fn load_checkpoint(store: &CheckpointStore) -> Option<Position> {
     match store.load() {
         Ok(Some(position)) => {
-            log::info!("resuming from checkpoint {}: {position:?}", store.path().display());
+            log::info!(
+                "resuming from checkpoint {}: {position:?}",
+                store.path().display()
+            );
             Some(position)
         }
         Ok(None) => None,

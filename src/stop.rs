@@ -38,7 +38,10 @@ impl StopTrigger {
     /// Asks every thread to stop. Calling it again does nothing.
     pub fn trigger(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        let mut sender = self.sender.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         sender.take();
     }
 }

@@ -40,11 +40,17 @@ impl Metrics {
         let registry = Registry::new();
         let metrics = Metrics {
             packet_drops: IntCounterVec::new(
-                Opts::new("packet_drops_count", "Packet drops seen, by source and destination namespace"),
+                Opts::new(
+                    "packet_drops_count",
+                    "Packet drops seen, by source and destination namespace",
+                ),
                 &["src", "dst"],
             )
             .expect("valid metric"),
-            lines_read: counter("lines_read_total", "Complete lines read from the log source"),
+            lines_read: counter(
+                "lines_read_total",
+                "Complete lines read from the log source",
+            ),
             drops_parsed: counter("drops_parsed_total", "Lines parsed as packet drops"),
             lines_skipped: counter_vec(
                 "lines_skipped_total",
@@ -60,9 +66,15 @@ impl Metrics {
                 "Times the followed log file was rotated, by kind",
                 &["kind"],
             ),
-            source_errors: counter("source_errors_total", "Errors reading the log source (retried)"),
+            source_errors: counter(
+                "source_errors_total",
+                "Errors reading the log source (retried)",
+            ),
             checkpoint_writes: counter("checkpoint_writes_total", "Checkpoints written"),
-            checkpoint_failures: counter("checkpoint_failures_total", "Checkpoint writes that failed"),
+            checkpoint_failures: counter(
+                "checkpoint_failures_total",
+                "Checkpoint writes that failed",
+            ),
             records_written: counter("records_written_total", "Drop records written to stdout"),
             source_ready: IntGauge::with_opts(Opts::new(
                 format!("{PREFIX}_source_ready"),
@@ -90,7 +102,9 @@ impl Metrics {
             Box::new(self.source_ready.clone()),
         ];
         for collector in collectors {
-            self.registry.register(collector).expect("metric names are unique");
+            self.registry
+                .register(collector)
+                .expect("metric names are unique");
         }
     }
 
@@ -125,11 +139,26 @@ mod tests {
     #[test]
     fn render_names_the_original_metric_and_prefixed_counters() {
         let metrics = Metrics::new();
-        metrics.packet_drops.with_label_values(&["unknown", "unknown"]).inc();
-        metrics.lines_skipped.with_label_values(&["not_a_drop"]).inc_by(3);
+        metrics
+            .packet_drops
+            .with_label_values(&["unknown", "unknown"])
+            .inc();
+        metrics
+            .lines_skipped
+            .with_label_values(&["not_a_drop"])
+            .inc_by(3);
         let text = metrics.render();
-        assert!(text.contains("packet_drops_count{dst=\"unknown\",src=\"unknown\"} 1\n"), "{text}");
-        assert!(text.contains("kube_iptables_tailer_lines_skipped_total{reason=\"not_a_drop\"} 3\n"), "{text}");
-        assert!(text.contains("kube_iptables_tailer_lines_read_total 0\n"), "{text}");
+        assert!(
+            text.contains("packet_drops_count{dst=\"unknown\",src=\"unknown\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kube_iptables_tailer_lines_skipped_total{reason=\"not_a_drop\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kube_iptables_tailer_lines_read_total 0\n"),
+            "{text}"
+        );
     }
 }

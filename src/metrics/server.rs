@@ -23,7 +23,10 @@ pub struct BindError {
 
 /// Binds the listening socket (at start, so that a port in use is a start-up error).
 pub fn bind(address: SocketAddr) -> Result<Server, BindError> {
-    Server::http(address).map_err(|error| BindError { address, message: error.to_string() })
+    Server::http(address).map_err(|error| BindError {
+        address,
+        message: error.to_string(),
+    })
 }
 
 /// Thread body: answers requests until `stop`.
@@ -39,17 +42,35 @@ pub fn run(server: Server, metrics: Arc<Metrics>, health: Health, stop: Stop) {
 
 fn respond(request: Request, metrics: &Metrics, health: &Health) {
     let (status, content_type, body) = match request.url() {
-        "/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", metrics.render()),
+        "/metrics" => (
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        ),
         "/healthz" => match health.dead_threads() {
             dead if dead.is_empty() => (200, "text/plain", "ok\n".to_string()),
-            dead => (503, "text/plain", format!("threads ended: {}\n", dead.join(", "))),
+            dead => (
+                503,
+                "text/plain",
+                format!("threads ended: {}\n", dead.join(", ")),
+            ),
         },
         "/readyz" if health.is_ready() => (200, "text/plain", "ready\n".to_string()),
-        "/readyz" => (503, "text/plain", "not ready: the log source is not open yet\n".to_string()),
-        _ => (404, "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_string()),
+        "/readyz" => (
+            503,
+            "text/plain",
+            "not ready: the log source is not open yet\n".to_string(),
+        ),
+        _ => (
+            404,
+            "text/plain",
+            "not found: try /metrics, /healthz or /readyz\n".to_string(),
+        ),
     };
     let header = Header::from_bytes("Content-Type", content_type).expect("a valid header");
-    let response = Response::from_string(body).with_status_code(status).with_header(header);
+    let response = Response::from_string(body)
+        .with_status_code(status)
+        .with_header(header);
     if let Err(error) = request.respond(response) {
         log::debug!("metrics server: answering a request: {error}");
     }

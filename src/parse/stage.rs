@@ -43,19 +43,34 @@ pub fn run(
                     drops.push(drop);
                 }
                 Err(NotDrop::NoPrefix) => {
-                    metrics.lines_skipped.with_label_values(&[NotDrop::NoPrefix.reason()]).inc();
+                    metrics
+                        .lines_skipped
+                        .with_label_values(&[NotDrop::NoPrefix.reason()])
+                        .inc();
                 }
                 Err(reason) => {
-                    metrics.lines_skipped.with_label_values(&[reason.reason()]).inc();
+                    metrics
+                        .lines_skipped
+                        .with_label_values(&[reason.reason()])
+                        .inc();
                     if warned.insert(reason.reason()) {
-                        log::warn!("skipped a drop line ({reason}; later ones are logged at debug): {}", line.text);
+                        log::warn!(
+                            "skipped a drop line ({reason}; later ones are logged at debug): {}",
+                            line.text
+                        );
                     } else {
                         log::debug!("skipped a drop line ({reason}): {}", line.text);
                     }
                 }
             }
         }
-        if output.send(Batch { items: drops, end: batch.end }).is_err() {
+        if output
+            .send(Batch {
+                items: drops,
+                end: batch.end,
+            })
+            .is_err()
+        {
             return;
         }
     }

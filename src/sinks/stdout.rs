@@ -51,7 +51,9 @@ impl<'a> Record<'a> {
             Transport::None => (None, None, None, None),
         };
         Record {
-            time: drop.time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            time: drop
+                .time
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             hostname: drop.hostname.as_deref(),
             prefix: &drop.prefix,
             in_interface: &packet.in_interface,
@@ -79,7 +81,9 @@ pub fn run(
     mut out: impl Write,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let drops_unknown = metrics.packet_drops.with_label_values(&[UNKNOWN_NAMESPACE, UNKNOWN_NAMESPACE]);
+    let drops_unknown = metrics
+        .packet_drops
+        .with_label_values(&[UNKNOWN_NAMESPACE, UNKNOWN_NAMESPACE]);
     for batch in input {
         for drop in &batch.items {
             serde_json::to_writer(&mut out, &Record::new(drop))?;

@@ -1,15 +1,52 @@
-//! The file source: follows one log file like `tail -F`, through every kind of rotation.
+//! The file source: follows one log file like `tail -F`, through every kind of rotation, handing on
+//! every complete line exactly once, in order.
+//!
+//! One open file is followed at a time (a `FollowedFile`). Every `poll_interval` the source
+//! 1. checks that the open file still holds the bytes it read: if it is shorter than our offset, or its
+//!    first bytes changed (copytruncate, then written again past our offset before we looked), it reads
+//!    it again from offset 0;
+//! 2. reads everything appended and hands on the complete lines ([`LineSplitter`] keeps a partial last
+//!    line until its `\n` arrives);
+//! 3. looks at which file the path names now. Another file (rename + create, delete + recreate) means
+//!    the open file is drained to its end first, then the new one is read from offset 0. A missing path
+//!    means the open (deleted or renamed) file is still read until a new one appears.
+//!
+//! Positions name the file by identity (device, inode, fingerprint of its first bytes), so a restart
+//! finds the file it was reading even if it was rotated meanwhile (see `file/start.rs`); batches are
+//! gathered and sent by `file/output.rs`.
+//!
+//! Accepted limits, inherent to following a path: lines appended after our last read and before a
+//! copytruncate copy are only in the copy; a file rotated twice within one poll interval, the middle
+//! one never opened by us, is not seen; lines a writer still appends to the old file after the new file
+//! has data (two writers) are not read.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use log::{info, warn};
 
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::model::{Batch, FilePosition, Line};
+use crate::model::{Batch, FileIdentity, FilePosition, Line};
+use crate::sources::fingerprint;
+use crate::sources::lines::{LineSplitter, Piece};
 use crate::stop::Stop;
+
+mod output;
+mod start;
+
+use output::Output;
+use start::{Start, first_start};
+
+/// Size of one read: large enough that a burst costs few system calls, small enough to send lines soon.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// The longest wait between retries after an I/O error.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 pub struct FileSourceSettings {
     pub path: PathBuf,
@@ -23,12 +60,254 @@ pub struct FileSourceSettings {
 }
 
 /// Thread body: reads until `stop`, sending every complete line exactly once, in order.
+///
+/// I/O errors never end it: they are counted in `source_errors`, logged, and retried with a growing
+/// delay. It returns when `stop` is triggered (or when nobody receives its batches any more).
 pub fn run(
-    _settings: FileSourceSettings,
-    _out: Sender<Batch<Line>>,
-    _stop: Stop,
-    _metrics: Arc<Metrics>,
-    _health: Health,
+    settings: FileSourceSettings,
+    out: Sender<Batch<Line>>,
+    stop: Stop,
+    metrics: Arc<Metrics>,
+    health: Health,
 ) {
-    todo!("file source")
+    let mut state = State::Starting(first_start(&settings));
+    let poll_interval = settings.poll_interval;
+    let mut source = FileSource {
+        output: Output::new(&settings, out, stop.clone(), metrics.clone()),
+        settings,
+        metrics,
+        health,
+        buffer: vec![0; READ_CHUNK_BYTES],
+        announced_missing: false,
+    };
+    let mut retry_delay = poll_interval.max(Duration::from_millis(10));
+    loop {
+        let pause = match source.poll(&mut state) {
+            Ok(Flow::Stopped) => return,
+            Ok(Flow::Again) => Duration::ZERO,
+            Ok(Flow::Wait) => {
+                retry_delay = poll_interval.max(Duration::from_millis(10));
+                poll_interval
+            }
+            Err(error) => {
+                source.metrics.source_errors.inc();
+                let path = source.settings.path.display();
+                warn!("reading {path}: {error}; retrying in {retry_delay:?}");
+                let pause = retry_delay;
+                retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
+                pause
+            }
+        };
+        if stop.is_stopped() || (!pause.is_zero() && stop.sleep(pause)) {
+            return;
+        }
+    }
+}
+
+enum State {
+    /// No file opened yet (it may not exist yet).
+    Starting(Start),
+    Following(FollowedFile),
+}
+
+/// What the run loop does after a poll.
+enum Flow {
+    /// Sleep for the poll interval.
+    Wait,
+    /// Poll again at once (a new file was opened: read it without delay).
+    Again,
+    /// The stop was triggered, or nobody receives batches any more.
+    Stopped,
+}
+
+/// The file being read, and how far.
+struct FollowedFile {
+    file: File,
+    /// The open file's identity; its fingerprint grows while the file is shorter than the fingerprint
+    /// size (device and inode stay).
+    identity: FileIdentity,
+    /// The next byte to read. Bytes between the end of the last line handed on and this offset are the
+    /// start of a line still waiting for its `\n`, held in `lines`.
+    read_offset: u64,
+    lines: LineSplitter,
+}
+
+impl FollowedFile {
+    fn new(file: File, offset: u64, max_line_bytes: usize) -> io::Result<FollowedFile> {
+        let identity = fingerprint::identify(&file)?;
+        Ok(FollowedFile {
+            file,
+            identity,
+            read_offset: offset,
+            lines: LineSplitter::new(max_line_bytes),
+        })
+    }
+
+    /// Whether the file no longer holds the bytes we read: it is shorter than our offset, or its first
+    /// bytes changed. Extends the fingerprint of a file that was shorter than the fingerprint size.
+    fn was_truncated(&mut self) -> io::Result<bool> {
+        if self.file.metadata()?.len() < self.read_offset {
+            return Ok(true);
+        }
+        let known = self.identity.fingerprint;
+        let head = fingerprint::read_head(&self.file, Some(&known))?;
+        if !fingerprint::head_matches(&head, &known) {
+            return Ok(true);
+        }
+        if head.len() > known.len as usize {
+            self.identity.fingerprint = fingerprint::fingerprint_of(&head);
+        }
+        Ok(false)
+    }
+}
+
+struct FileSource {
+    settings: FileSourceSettings,
+    output: Output,
+    metrics: Arc<Metrics>,
+    health: Health,
+    buffer: Vec<u8>,
+    /// Whether the path's absence was logged already (once per absence, not once per poll).
+    announced_missing: bool,
+}
+
+impl FileSource {
+    fn poll(&mut self, state: &mut State) -> io::Result<Flow> {
+        match state {
+            State::Starting(start) => {
+                let Some(followed) = self.start(start)? else {
+                    return Ok(Flow::Wait);
+                };
+                *state = State::Following(followed);
+                self.health.set_ready(true);
+                self.metrics.source_ready.set(1);
+                Ok(Flow::Again)
+            }
+            State::Following(followed) => self.follow(followed),
+        }
+    }
+
+    /// One poll of an open file: truncation, new lines, rotation (the steps of the module docs).
+    fn follow(&mut self, followed: &mut FollowedFile) -> io::Result<Flow> {
+        // Checked before reading: a file truncated and written again past our offset would otherwise
+        // have the middle of other lines read from our old offset.
+        if followed.was_truncated()? && !self.restart_truncated(followed)? {
+            return Ok(Flow::Stopped);
+        }
+        if !self.drain(followed)? {
+            return Ok(Flow::Stopped);
+        }
+        let path = self.settings.path.clone();
+        let current = match std::fs::metadata(&path) {
+            Ok(current) => current,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                if !self.announced_missing {
+                    info!(
+                        "{} is gone; reading the open file until a new one appears",
+                        path.display()
+                    );
+                    self.announced_missing = true;
+                }
+                return Ok(Flow::Wait);
+            }
+            Err(error) => return Err(error),
+        };
+        self.announced_missing = false;
+        // Our open file keeps its inode allocated, so no other file can have it: same inode, same file.
+        // An empty new file is not switched to yet: until it has data the writer may still be finishing
+        // the old one (rsyslog writes the renamed file until logrotate's postrotate HUP).
+        if fingerprint::same_inode(&current, &followed.identity) || current.len() == 0 {
+            return Ok(Flow::Wait);
+        }
+        let Some(next) = open_if_present(&path)? else {
+            return Ok(Flow::Wait);
+        };
+        let next = FollowedFile::new(next, 0, self.settings.max_line_bytes)?;
+        // Lines may have been appended to the old file since the read above: they come first.
+        if !self.drain(followed)? || !self.finish(followed) {
+            return Ok(Flow::Stopped);
+        }
+        // A renamed file still has a name; a deleted one has none left.
+        let kind = if followed.file.metadata()?.nlink() == 0 {
+            "recreate"
+        } else {
+            "rename"
+        };
+        self.metrics.rotations.with_label_values(&[kind]).inc();
+        info!(
+            "{} was rotated ({kind}); reading the new file from its start",
+            path.display()
+        );
+        *followed = next;
+        Ok(Flow::Again)
+    }
+
+    /// Starts the same file again from offset 0 after a truncation; false if stopped.
+    fn restart_truncated(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
+        // The fallible step first, so that an error leaves everything as it was for the retry.
+        let identity = fingerprint::identify(&followed.file)?;
+        if !self.finish(followed) {
+            return Ok(false);
+        }
+        self.metrics
+            .rotations
+            .with_label_values(&["truncate"])
+            .inc();
+        info!(
+            "{} was truncated; reading it again from the start",
+            self.settings.path.display()
+        );
+        followed.identity = identity;
+        followed.read_offset = 0;
+        Ok(true)
+    }
+
+    /// Reads from the offset to the end of the file, handing on every complete line; false if stopped.
+    fn drain(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
+        loop {
+            let read = match followed
+                .file
+                .read_at(&mut self.buffer, followed.read_offset)
+            {
+                Ok(0) => return Ok(true),
+                Ok(read) => read,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            let chunk_start = followed.read_offset;
+            followed.read_offset += read as u64;
+            let identity = followed.identity;
+            let output = &mut self.output;
+            followed
+                .lines
+                .push(&self.buffer[..read], |piece, end| match piece {
+                    Piece::Line(line) => output.add(line, identity, chunk_start + end as u64),
+                    Piece::TooLong(length) => output.too_long(length),
+                });
+            if !self.output.flush() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The file is done with (rotated away or truncated): hands on its unterminated last line. rsyslog
+    /// always ends its lines, so such a fragment is rare (a writer that died mid-line); passing it on
+    /// loses nothing, while keeping it would glue it to the first line of another file.
+    fn finish(&mut self, followed: &mut FollowedFile) -> bool {
+        let (identity, end) = (followed.identity, followed.read_offset);
+        let output = &mut self.output;
+        followed.lines.finish(|piece| match piece {
+            Piece::Line(line) => output.add(line, identity, end),
+            Piece::TooLong(length) => output.too_long(length),
+        });
+        self.output.flush()
+    }
+}
+
+fn open_if_present(path: &Path) -> io::Result<Option<File>> {
+    match File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
 }

@@ -20,13 +20,18 @@ pub const FINGERPRINT_BYTES: usize = 1024;
 pub fn checksum(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(PRIME))
+    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
+    })
 }
 
 /// The fingerprint of a file whose first bytes are `head` (at most [`FINGERPRINT_BYTES`] are used).
 pub fn fingerprint_of(head: &[u8]) -> Fingerprint {
     let covered = &head[..head.len().min(FINGERPRINT_BYTES)];
-    Fingerprint { len: covered.len() as u32, checksum: checksum(covered) }
+    Fingerprint {
+        len: covered.len() as u32,
+        checksum: checksum(covered),
+    }
 }
 
 /// Whether a file whose first bytes are `head` starts with the bytes `fingerprint` was taken of.
@@ -38,7 +43,9 @@ pub fn head_matches(head: &[u8], fingerprint: &Fingerprint) -> bool {
 
 /// Reads the first bytes of `file`: enough for a new fingerprint and to check `known`, if given.
 pub fn read_head(file: &File, known: Option<&Fingerprint>) -> io::Result<Vec<u8>> {
-    let wanted = known.map_or(0, |known| known.len as usize).max(FINGERPRINT_BYTES);
+    let wanted = known
+        .map_or(0, |known| known.len as usize)
+        .max(FINGERPRINT_BYTES);
     let mut head = vec![0; wanted];
     let mut filled = 0;
     while filled < wanted {
@@ -74,7 +81,10 @@ pub fn is_same_file(file: &File, identity: &FileIdentity) -> io::Result<bool> {
     if !same_inode(&file.metadata()?, identity) {
         return Ok(false);
     }
-    Ok(head_matches(&read_head(file, Some(&identity.fingerprint))?, &identity.fingerprint))
+    Ok(head_matches(
+        &read_head(file, Some(&identity.fingerprint))?,
+        &identity.fingerprint,
+    ))
 }
 
 /// Looks in `directory` for the file `identity` describes, under any name (a log rotated while we
@@ -86,12 +96,16 @@ pub fn find_in_directory(
     for entry in std::fs::read_dir(directory)? {
         let Ok(entry) = entry else { continue };
         // `DirEntry::metadata` does not follow symlinks: a link to the file is not the file.
-        let Ok(metadata) = entry.metadata() else { continue };
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
         if !metadata.is_file() || !same_inode(&metadata, identity) {
             continue;
         }
         let path = entry.path();
-        let Ok(file) = File::open(&path) else { continue };
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
         if is_same_file(&file, identity)? {
             return Ok(Some((path, file)));
         }
@@ -118,13 +132,19 @@ mod tests {
         assert_eq!(short.len, 11);
         assert!(head_matches(b"first line\nsecond line\n", &short));
         assert!(!head_matches(b"other line\nsecond line\n", &short));
-        assert!(!head_matches(b"first", &short), "a shorter file is another file");
+        assert!(
+            !head_matches(b"first", &short),
+            "a shorter file is another file"
+        );
     }
 
     #[test]
     fn fingerprint_covers_at_most_the_first_bytes() {
         let long = vec![b'x'; FINGERPRINT_BYTES * 3];
-        assert_eq!(fingerprint_of(&long), fingerprint_of(&long[..FINGERPRINT_BYTES]));
+        assert_eq!(
+            fingerprint_of(&long),
+            fingerprint_of(&long[..FINGERPRINT_BYTES])
+        );
         assert_eq!(fingerprint_of(&long).len as usize, FINGERPRINT_BYTES);
     }
 
@@ -136,9 +156,14 @@ mod tests {
         file.write_all(b"line one\n").unwrap();
         let identity = identify(&File::open(&original).unwrap()).unwrap();
         std::fs::rename(&original, directory.path().join("kern.log.1")).unwrap();
-        File::create(&original).unwrap().write_all(b"line two\n").unwrap();
+        File::create(&original)
+            .unwrap()
+            .write_all(b"line two\n")
+            .unwrap();
 
-        let (found, file) = find_in_directory(directory.path(), &identity).unwrap().unwrap();
+        let (found, file) = find_in_directory(directory.path(), &identity)
+            .unwrap()
+            .unwrap();
         assert_eq!(found, directory.path().join("kern.log.1"));
         assert!(is_same_file(&file, &identity).unwrap());
         assert!(!is_same_file(&File::open(&original).unwrap(), &identity).unwrap());

@@ -24,7 +24,11 @@ pub struct LineSplitter {
 
 impl LineSplitter {
     pub fn new(max_line_bytes: usize) -> LineSplitter {
-        LineSplitter { max_line_bytes, partial: Vec::new(), skipping: None }
+        LineSplitter {
+            max_line_bytes,
+            partial: Vec::new(),
+            skipping: None,
+        }
     }
 
     /// Makes the next line a skipped one, of which `seen` bytes were already passed over (used when
@@ -96,9 +100,10 @@ mod tests {
         let mut offset = 0;
         for chunk in chunks {
             splitter.push(chunk, |piece, end| match piece {
-                Piece::Line(line) => {
-                    lines.push((String::from_utf8_lossy(line).into_owned(), offset + end as u64))
-                }
+                Piece::Line(line) => lines.push((
+                    String::from_utf8_lossy(line).into_owned(),
+                    offset + end as u64,
+                )),
                 Piece::TooLong(length) => too_long.push(length),
             });
             offset += chunk.len() as u64;
@@ -115,7 +120,7 @@ mod tests {
     #[test]
     fn a_too_long_line_is_skipped_whole_and_the_next_lines_survive() {
         let (lines, too_long) = split(4, &[b"ok\n0123", b"456", b"789\nfine\n", b"12345\n"]);
-        assert_eq!(lines, vec![("ok".to_string(), 3), ("fine".to_string(), 18)]);
+        assert_eq!(lines, vec![("ok".to_string(), 3), ("fine".to_string(), 19)]);
         assert_eq!(too_long, vec![10, 5]);
     }
 
@@ -124,7 +129,10 @@ mod tests {
         let mut splitter = LineSplitter::new(8);
         splitter.push(b"1234567", |_, _| panic!("no line yet"));
         splitter.push(b"89abcdef", |_, _| panic!("no line yet"));
-        assert!(splitter.partial.is_empty(), "the overlong start was dropped, not kept");
+        assert!(
+            splitter.partial.is_empty(),
+            "the overlong start was dropped, not kept"
+        );
         assert_eq!(splitter.skipping, Some(15));
     }
 

@@ -4,3 +4,4 @@
 pub mod checkpoint;
 pub mod file;
 pub mod fingerprint;
+pub mod lines;

@@ -27,7 +27,11 @@ fn now_syslog() -> String {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 
@@ -44,7 +48,9 @@ fn start(dir: &Path, extra: &[(&str, &str)]) -> Agent {
 
 fn wait_ready(agent: &Agent) {
     wait_until("/readyz to answer 200", Duration::from_secs(10), || {
-        agent.get("/readyz").is_some_and(|(status, _)| status == 200)
+        agent
+            .get("/readyz")
+            .is_some_and(|(status, _)| status == 200)
     });
 }
 
@@ -93,8 +99,14 @@ fn prints_each_appended_drop_as_one_json_object() {
     );
     assert_eq!(agent.metric("kube_iptables_tailer_lines_read_total"), 3.0);
     assert_eq!(agent.metric("kube_iptables_tailer_drops_parsed_total"), 2.0);
-    assert_eq!(agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"not_a_drop\"}"), 1.0);
-    assert_eq!(agent.metric("packet_drops_count{dst=\"unknown\",src=\"unknown\"}"), 2.0);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"not_a_drop\"}"),
+        1.0
+    );
+    assert_eq!(
+        agent.metric("packet_drops_count{dst=\"unknown\",src=\"unknown\"}"),
+        2.0
+    );
 }
 
 #[test]
@@ -102,14 +114,25 @@ fn expired_and_malformed_drops_are_counted_not_printed() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("kern.log");
     let agent = start(dir.path(), &[]);
-    let old = (Utc::now() - chrono::Duration::minutes(11)).format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let old = (Utc::now() - chrono::Duration::minutes(11))
+        .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string();
     append(&log, &udp_line(&old, 53));
-    append(&log, &udp_line(&now_syslog(), 53).replace("SRC=10.0.3.7", "SRC=10.0.3.777"));
+    append(
+        &log,
+        &udp_line(&now_syslog(), 53).replace("SRC=10.0.3.7", "SRC=10.0.3.777"),
+    );
     append(&log, &udp_line(&now_syslog(), 54));
     let records = agent.expect_records(1);
     assert_eq!(records[0]["dpt"], 54);
-    assert_eq!(agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"expired\"}"), 1.0);
-    assert_eq!(agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"bad_field\"}"), 1.0);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"expired\"}"),
+        1.0
+    );
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_lines_skipped_total{reason=\"bad_field\"}"),
+        1.0
+    );
 }
 
 #[test]
@@ -124,8 +147,10 @@ fn sigterm_checkpoints_and_exits_0_within_2_seconds() {
     let (status, took) = agent.terminate();
     assert_eq!(status.code(), Some(0));
     assert!(took < Duration::from_secs(2), "stopping took {took:?}");
-    let checkpoint: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("state/file.checkpoint.json")).unwrap()).unwrap();
+    let checkpoint: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("state/file.checkpoint.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(checkpoint["offset"], std::fs::metadata(&log).unwrap().len());
 }
 
@@ -140,12 +165,16 @@ fn restart_after_kill_9_resumes_exactly_where_it_was() {
     }
     agent.expect_records(100);
     let size = std::fs::metadata(&log).unwrap().len();
-    wait_until("the checkpoint to reach the end of the file", Duration::from_secs(10), || {
-        std::fs::read(&checkpoint)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .is_some_and(|value| value["offset"] == size)
-    });
+    wait_until(
+        "the checkpoint to reach the end of the file",
+        Duration::from_secs(10),
+        || {
+            std::fs::read(&checkpoint)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .is_some_and(|value| value["offset"] == size)
+        },
+    );
     agent.kill9();
 
     for port in 101..=150 {
@@ -157,7 +186,11 @@ fn restart_after_kill_9_resumes_exactly_where_it_was() {
         append(&log, &udp_line(&now_syslog(), port));
     }
     let agent = start(dir.path(), &[]);
-    let ports: Vec<u64> = agent.expect_records(60).iter().map(|r| r["dpt"].as_u64().unwrap()).collect();
+    let ports: Vec<u64> = agent
+        .expect_records(60)
+        .iter()
+        .map(|r| r["dpt"].as_u64().unwrap())
+        .collect();
     assert_eq!(ports, (101..=160).collect::<Vec<u64>>());
 }
 
@@ -178,9 +211,18 @@ fn probes_report_readiness_once_the_file_exists() {
 #[test]
 fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
     let cases = [
-        (vec![("METRICS_SERVER_PORT", "70000")], "invalid METRICS_SERVER_PORT=\"70000\": must be a whole number from 1 to 65535"),
-        (vec![("LOG_LEVEL", "loud")], "invalid LOG_LEVEL=\"loud\": must be error, warn, info, debug or trace"),
-        (vec![("IPTABLES_LOG_PATH", "")], "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file"),
+        (
+            vec![("METRICS_SERVER_PORT", "70000")],
+            "invalid METRICS_SERVER_PORT=\"70000\": must be a whole number from 1 to 65535",
+        ),
+        (
+            vec![("LOG_LEVEL", "loud")],
+            "invalid LOG_LEVEL=\"loud\": must be error, warn, info, debug or trace",
+        ),
+        (
+            vec![("IPTABLES_LOG_PATH", "")],
+            "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file",
+        ),
     ];
     for (env, message) in cases {
         let output = Command::new(BINARY)
@@ -190,7 +232,10 @@ fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{env:?}");
-        assert_eq!(String::from_utf8_lossy(&output.stderr), format!("kube-iptables-tailer: {message}\n"));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("kube-iptables-tailer: {message}\n")
+        );
         assert!(output.stdout.is_empty());
     }
 }
@@ -201,11 +246,25 @@ fn help_documents_every_variable() {
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
     for variable in [
-        "LOG_SOURCE", "IPTABLES_LOG_PATH", "IPTABLES_LOG_PREFIX", "PACKET_DROP_LOG_TIME_LAYOUT",
-        "PACKET_DROP_EXPIRATION_MINUTES", "PACKET_DROP_CHANNEL_BUFFER_SIZE", "WATCH_LOGS_INTERVAL_SECONDS",
-        "FILE_POLL_INTERVAL_MS", "FROM_BEGINNING", "MAX_LINE_BYTES", "STATE_DIRECTORY", "EVENT_SINK",
-        "METRICS_SERVER_PORT", "METRICS_SERVER_ADDRESS", "LOG_LEVEL",
+        "LOG_SOURCE",
+        "IPTABLES_LOG_PATH",
+        "IPTABLES_LOG_PREFIX",
+        "PACKET_DROP_LOG_TIME_LAYOUT",
+        "PACKET_DROP_EXPIRATION_MINUTES",
+        "PACKET_DROP_CHANNEL_BUFFER_SIZE",
+        "WATCH_LOGS_INTERVAL_SECONDS",
+        "FILE_POLL_INTERVAL_MS",
+        "FROM_BEGINNING",
+        "MAX_LINE_BYTES",
+        "STATE_DIRECTORY",
+        "EVENT_SINK",
+        "METRICS_SERVER_PORT",
+        "METRICS_SERVER_ADDRESS",
+        "LOG_LEVEL",
     ] {
-        assert!(help.contains(&format!("[env: {variable}")), "--help does not mention {variable}:\n{help}");
+        assert!(
+            help.contains(&format!("[env: {variable}")),
+            "--help does not mention {variable}:\n{help}"
+        );
     }
 }

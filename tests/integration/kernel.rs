@@ -22,8 +22,16 @@ fn stable_fields(record: &Value) -> Value {
     }
     let time = chrono::DateTime::parse_from_rfc3339(record["time"].as_str().unwrap()).unwrap();
     let age = chrono::Utc::now().signed_duration_since(time);
-    assert!(age < chrono::Duration::seconds(60) && age > chrono::Duration::seconds(-5), "time {time}");
-    assert!(record["hostname"].as_str().is_some_and(|host| !host.is_empty()), "{record}");
+    assert!(
+        age < chrono::Duration::seconds(60) && age > chrono::Duration::seconds(-5),
+        "time {time}"
+    );
+    assert!(
+        record["hostname"]
+            .as_str()
+            .is_some_and(|host| !host.is_empty()),
+        "{record}"
+    );
     stable
 }
 
@@ -48,7 +56,10 @@ fn iptables_drop_reaches_stdout_through_rsyslog_and_both_logrotate_modes() {
     let pair = NetnsPair::new();
     let prefix = format!("{}:", unique("KITIPT"));
     let log_prefix = format!("{prefix} ");
-    for target in [vec!["-j", "LOG", "--log-prefix", &log_prefix], vec!["-j", "DROP"]] {
+    for target in [
+        vec!["-j", "LOG", "--log-prefix", &log_prefix],
+        vec!["-j", "DROP"],
+    ] {
         let mut rule = vec!["-A", "INPUT", "-p", "udp", "--dport", "9998"];
         rule.extend(target);
         pair.in_server("iptables", &rule);
@@ -61,7 +72,12 @@ fn iptables_drop_reaches_stdout_through_rsyslog_and_both_logrotate_modes() {
         "prefix": prefix, "in": "kits0", "out": "", "src": CLIENT_V4, "dst": SERVER_V4,
         "proto": "UDP", "dpt": 9998, "len": 29, "ttl": 64, "flags": ["DF"],
     });
-    for rotation in [None, Some(Rotation::Create), Some(Rotation::CopyTruncate), Some(Rotation::Create)] {
+    for rotation in [
+        None,
+        Some(Rotation::Create),
+        Some(Rotation::CopyTruncate),
+        Some(Rotation::Create),
+    ] {
         if let Some(rotation) = rotation {
             rsyslog.rotate(rotation);
         }
@@ -70,13 +86,25 @@ fn iptables_drop_reaches_stdout_through_rsyslog_and_both_logrotate_modes() {
         }
         for record in agent.expect_records(3) {
             assert_eq!(stable_fields(&record), expected, "after {rotation:?}");
-            assert!(record["mac"].as_str().unwrap().ends_with(":08:00"), "{record}");
+            assert!(
+                record["mac"].as_str().unwrap().ends_with(":08:00"),
+                "{record}"
+            );
             assert!(record["spt"].as_u64().unwrap() > 0, "{record}");
         }
     }
-    assert_eq!(agent.metric("kube_iptables_tailer_drops_parsed_total"), 12.0);
-    assert_eq!(agent.metric("kube_iptables_tailer_file_rotations_total{kind=\"rename\"}"), 2.0);
-    assert_eq!(agent.metric("kube_iptables_tailer_file_rotations_total{kind=\"truncate\"}"), 1.0);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_drops_parsed_total"),
+        12.0
+    );
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_file_rotations_total{kind=\"rename\"}"),
+        2.0
+    );
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_file_rotations_total{kind=\"truncate\"}"),
+        1.0
+    );
     let (status, took) = agent.terminate();
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(2), "stopping took {took:?}");
@@ -115,7 +143,11 @@ fn nftables_drops_over_ipv4_and_ipv6_reach_stdout() {
             "proto": "TCP", "dpt": 9997, "len": 80, "ttl": 64, "flags": ["SYN"],
         })
     );
-    assert!(records[0]["mac"].as_str().unwrap().ends_with(":86:dd"), "{}", records[0]);
+    assert!(
+        records[0]["mac"].as_str().unwrap().ends_with(":86:dd"),
+        "{}",
+        records[0]
+    );
 
     pair.send_udp(SERVER_V4, 9998);
     let records = agent.expect_records(1);
@@ -126,7 +158,9 @@ fn nftables_drops_over_ipv4_and_ipv6_reach_stdout() {
             "proto": "UDP", "dpt": 9998, "len": 29, "ttl": 64, "flags": ["DF"],
         })
     );
-    wait_until("the checkpoint to cover both lines", Duration::from_secs(5), || {
-        agent.metric("kube_iptables_tailer_checkpoint_writes_total") >= 1.0
-    });
+    wait_until(
+        "the checkpoint to cover both lines",
+        Duration::from_secs(5),
+        || agent.metric("kube_iptables_tailer_checkpoint_writes_total") >= 1.0,
+    );
 }

@@ -20,7 +20,10 @@ pub struct Agent {
 
 /// A port that was free a moment ago, on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).map(|a| a.port()).unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|a| a.port())
+        .unwrap()
 }
 
 impl Agent {
@@ -29,7 +32,11 @@ impl Agent {
     pub fn start(log_dir: &Path, env: &[(&str, &str)]) -> Agent {
         let metrics_port = free_port();
         let stderr_path = log_dir.join("agent.stderr");
-        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).unwrap();
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .unwrap();
         let mut command = Command::new(BINARY);
         command
             .env_clear()
@@ -50,15 +57,24 @@ impl Agent {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let record: Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                let record: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
                 if sender.send(record).is_err() {
                     break;
                 }
             }
         });
-        let agent = Agent { child: Some(child), records, metrics_port, stderr_path };
-        super::wait_until("the agent's metrics server", Duration::from_secs(20), || agent.get("/healthz").is_some());
+        let agent = Agent {
+            child: Some(child),
+            records,
+            metrics_port,
+            stderr_path,
+        };
+        super::wait_until(
+            "the agent's metrics server",
+            Duration::from_secs(20),
+            || agent.get("/healthz").is_some(),
+        );
         agent
     }
 
@@ -91,7 +107,9 @@ impl Agent {
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_string())?;
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_string())?;
         Some((status, body))
     }
 
@@ -104,7 +122,10 @@ impl Agent {
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().map(|child| child.id() as i32).expect("running")
+        self.child
+            .as_ref()
+            .map(|child| child.id() as i32)
+            .expect("running")
     }
 
     /// Sends SIGTERM and waits for the exit; returns the status and how long the exit took.

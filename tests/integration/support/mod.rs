@@ -13,7 +13,8 @@ pub const REQUIRE_PRIVILEGED: &str = "KIT_REQUIRE_PRIVILEGED";
 
 /// Whether a privileged test can run here. Without root it says why it skips, unless CI requires it.
 pub fn privileged(test: &str, tools: &[&str]) -> bool {
-    let required = std::env::var_os(REQUIRE_PRIVILEGED).is_some_and(|value| !value.is_empty() && value != "0");
+    let required =
+        std::env::var_os(REQUIRE_PRIVILEGED).is_some_and(|value| !value.is_empty() && value != "0");
     let mut missing: Vec<String> = Vec::new();
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -47,7 +48,11 @@ pub fn which(command: &str) -> Option<std::path::PathBuf> {
 /// A name no other test of this run (or a concurrent run) uses.
 pub fn unique(stem: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!("{stem}{}x{}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{stem}{}x{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// Kernel-level tests share global state (nf_log_all_netns, the kernel log that every imkmsg replays):
@@ -77,7 +82,10 @@ pub fn run(program: &str, args: &[&str]) -> String {
 pub fn wait_until(what: &str, timeout: std::time::Duration, mut condition: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + timeout;
     while !condition() {
-        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

@@ -15,17 +15,52 @@ pub const SERVER_V6: &str = "fd00::2";
 
 impl NetnsPair {
     pub fn new() -> NetnsPair {
-        let pair = NetnsPair { client: unique("kitc"), server: unique("kits") };
+        let pair = NetnsPair {
+            client: unique("kitc"),
+            server: unique("kits"),
+        };
         run("ip", &["netns", "add", &pair.client]);
         run("ip", &["netns", "add", &pair.server]);
-        run("ip", &["-n", &pair.client, "link", "add", "kitc0", "type", "veth", "peer", "name", "kits0", "netns", &pair.server]);
+        run(
+            "ip",
+            &[
+                "-n",
+                &pair.client,
+                "link",
+                "add",
+                "kitc0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "kits0",
+                "netns",
+                &pair.server,
+            ],
+        );
         for (ns, device, v4, v6) in [
             (&pair.client, "kitc0", CLIENT_V4, CLIENT_V6),
             (&pair.server, "kits0", SERVER_V4, SERVER_V6),
         ] {
             run("ip", &["-n", ns, "link", "set", "lo", "up"]);
-            run("ip", &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", device]);
-            run("ip", &["-n", ns, "-6", "addr", "add", &format!("{v6}/64"), "dev", device, "nodad"]);
+            run(
+                "ip",
+                &["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", device],
+            );
+            run(
+                "ip",
+                &[
+                    "-n",
+                    ns,
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{v6}/64"),
+                    "dev",
+                    device,
+                    "nodad",
+                ],
+            );
             run("ip", &["-n", ns, "link", "set", device, "up"]);
         }
         pair
@@ -41,7 +76,10 @@ impl NetnsPair {
     /// Sends one UDP datagram from the client namespace to `address:port`.
     pub fn send_udp(&self, address: &str, port: u16) {
         let script = format!("echo -n x > /dev/udp/{address}/{port}");
-        run("ip", &["netns", "exec", &self.client, "bash", "-c", &script]);
+        run(
+            "ip",
+            &["netns", "exec", &self.client, "bash", "-c", &script],
+        );
     }
 
     /// Opens a TCP connection from the client namespace; the server's rule rejects the SYN, so exactly
@@ -49,18 +87,33 @@ impl NetnsPair {
     pub fn connect_tcp(&self, address: &str, port: u16) {
         let script = format!("exec 3<>/dev/tcp/{address}/{port}");
         let status = std::process::Command::new("ip")
-            .args(["netns", "exec", &self.client, "timeout", "5", "bash", "-c", &script])
+            .args([
+                "netns",
+                "exec",
+                &self.client,
+                "timeout",
+                "5",
+                "bash",
+                "-c",
+                &script,
+            ])
             .stderr(std::process::Stdio::null())
             .status()
             .expect("run bash");
-        assert_eq!(status.code(), Some(1), "the connection must be refused by the rule, not time out");
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "the connection must be refused by the rule, not time out"
+        );
     }
 }
 
 impl Drop for NetnsPair {
     fn drop(&mut self) {
         for ns in [&self.client, &self.server] {
-            let _ = std::process::Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
         }
     }
 }
@@ -77,7 +130,9 @@ impl LogAllNetns {
     pub fn enable() -> LogAllNetns {
         let old = std::fs::read_to_string(LOG_ALL_NETNS).expect("read nf_log_all_netns");
         std::fs::write(LOG_ALL_NETNS, "1").expect("set nf_log_all_netns");
-        LogAllNetns { old: old.trim().to_string() }
+        LogAllNetns {
+            old: old.trim().to_string(),
+        }
     }
 }
 

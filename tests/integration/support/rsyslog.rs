@@ -54,7 +54,11 @@ impl Rsyslog {
             .stderr(Stdio::null())
             .spawn()
             .expect("start rsyslogd");
-        Rsyslog { child, dir: dir.to_path_buf(), log }
+        Rsyslog {
+            child,
+            dir: dir.to_path_buf(),
+            log,
+        }
     }
 
     /// Runs logrotate once, forced, on the log file.
@@ -67,12 +71,23 @@ impl Rsyslog {
                 pid = self.child.id()
             ),
             Rotation::CopyTruncate => {
-                format!("{log} {{\n  rotate 5\n  copytruncate\n  compress\n}}\n", log = self.log.display())
+                format!(
+                    "{log} {{\n  rotate 5\n  copytruncate\n  compress\n}}\n",
+                    log = self.log.display()
+                )
             }
         };
         std::fs::write(&config, body).unwrap();
         let state = self.dir.join("logrotate.state");
-        run("logrotate", &["-f", "-s", &state.display().to_string(), &config.display().to_string()]);
+        run(
+            "logrotate",
+            &[
+                "-f",
+                "-s",
+                &state.display().to_string(),
+                &config.display().to_string(),
+            ],
+        );
     }
 }
 
