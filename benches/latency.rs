@@ -23,7 +23,7 @@ fn main() {
         .env("IPTABLES_LOG_PATH", &log)
         .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
         .env("METRICS_SERVER_PORT", port.to_string())
-        .env("LOG_LEVEL", "warn")
+        .env("LOG_LEVEL", "error")
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the agent");
