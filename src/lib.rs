@@ -11,12 +11,15 @@
 //! - [`metrics`] and [`health`]: counters, `/metrics`, `/healthz`, `/readyz`.
 //! - [`stop`]: the one shutdown signal every thread watches.
 
+pub mod checksum;
 pub mod config;
+pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod pipeline;
+pub mod resolve;
 pub mod sinks;
 pub mod sources;
 pub mod stop;

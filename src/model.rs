@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,6 +169,94 @@ impl Flags {
             .map(|(_, name)| *name)
             .collect()
     }
+}
+
+/// A pod as the agent keeps it: only the fields it uses, so that 100,000 pods stay small.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PodInfo {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    /// `spec.nodeName`.
+    pub node: String,
+    /// `spec.hostNetwork`: the pod's IP is its node's, shared with every other such pod there.
+    pub host_network: bool,
+    /// The value of the label named by `POD_IDENTIFIER_LABEL`, when that is configured and set.
+    pub identifier_label: Option<String>,
+}
+
+/// How a pod is named in the text of an Event about its peer (`POD_IDENTIFIER`, as the original).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodIdentifier {
+    /// The pod's namespace (the original's default).
+    Namespace,
+    /// The pod's name.
+    Name,
+    /// The value of the label `POD_IDENTIFIER_LABEL` (the pod's name when it has no such label).
+    Label,
+    /// `namespace/name`.
+    NameWithNamespace,
+}
+
+/// Who sent or received a dropped packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A pod with an IP of its own: it gets an Event.
+    Pod(Arc<PodInfo>),
+    /// An IP that hostNetwork pods use: the node's. Named by the node; it gets no Event, since no one
+    /// pod owns the IP.
+    Node { ip: IpAddr, node: String },
+    /// An IP that is no pod: named by reverse DNS, or by the IP itself when that finds nothing.
+    External { ip: IpAddr, name: String },
+}
+
+/// A drop with both of its ends identified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub drop: PacketDrop,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+}
+
+/// Which side of a drop an Event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The pod sent the packet ("sending traffic to").
+    Sending,
+    /// The pod was to receive it ("receiving traffic from").
+    Receiving,
+}
+
+/// One write the events stage asks of the API: add `count` drops to the Event `name` on `pod`,
+/// creating it if it does not exist yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventWrite {
+    /// Identifies this write in its [`EventOutcome`].
+    pub ticket: u64,
+    /// Deterministic, so a retry or a restart updates the same Event instead of creating another.
+    pub name: String,
+    pub pod: Arc<PodInfo>,
+    pub message: String,
+    /// Drops to add to the Event's count.
+    pub count: u32,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// What became of an [`EventWrite`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventOutcome {
+    pub ticket: u64,
+    pub result: WriteResult,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteResult {
+    /// The API accepted it: the Event was created, or its count raised.
+    Accepted { created: bool },
+    /// Given up on, for the reason named (a metric label, e.g. `rejected` for a 4xx that cannot
+    /// succeed); counted in `kube_iptables_tailer_events_dropped_total{reason}`.
+    Shed { reason: &'static str },
 }
 
 #[cfg(test)]

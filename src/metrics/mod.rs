@@ -33,6 +33,23 @@ pub struct Metrics {
     pub records_written: IntCounter,
     /// 1 once the source has opened its input and is reading.
     pub source_ready: IntGauge,
+    /// Event writes given up on, by reason (`queue_full`, `rejected`, `gave_up`, ...).
+    pub events_dropped: IntCounterVec,
+    /// Events created, and Events whose count was raised.
+    pub events_created: IntCounter,
+    pub events_patched: IntCounter,
+    /// Event writes waiting (aggregating) for the rate limit or the API.
+    pub events_pending: IntGauge,
+    /// Failed API requests, by HTTP status code or `network`.
+    pub api_errors: IntCounterVec,
+    /// Pods (IPs) in the index, and 1 once it has synced with the API.
+    pub pod_index_size: IntGauge,
+    pub pod_index_synced: IntGauge,
+    /// Pod watches started again (expired, failed, or the periodic relist).
+    pub watch_restarts: IntCounterVec,
+    /// Reverse DNS lookups, by result (`found`, `not_found`, `timeout`, `busy`), and answers from cache.
+    pub dns_lookups: IntCounterVec,
+    pub dns_cache_hits: IntCounter,
 }
 
 impl Metrics {
@@ -81,6 +98,41 @@ impl Metrics {
                 "1 once the log source is open and being read",
             ))
             .expect("valid metric"),
+            events_dropped: counter_vec(
+                "events_dropped_total",
+                "Event writes given up on, by reason",
+                &["reason"],
+            ),
+            events_created: counter("events_created_total", "Events created"),
+            events_patched: counter("events_patched_total", "Events whose count was raised"),
+            events_pending: gauge(
+                "events_pending",
+                "Event writes waiting for the rate limit or the API",
+            ),
+            api_errors: counter_vec(
+                "api_errors_total",
+                "Failed Kubernetes API requests, by HTTP status or network",
+                &["code"],
+            ),
+            pod_index_size: gauge("pod_index_size", "IP addresses in the pod index"),
+            pod_index_synced: gauge(
+                "pod_index_synced",
+                "1 once the pod index has synced with the API",
+            ),
+            watch_restarts: counter_vec(
+                "watch_restarts_total",
+                "Pod watches started again, by reason",
+                &["reason"],
+            ),
+            dns_lookups: counter_vec(
+                "dns_lookups_total",
+                "Reverse DNS lookups of IPs that are no pod, by result",
+                &["result"],
+            ),
+            dns_cache_hits: counter(
+                "dns_cache_hits_total",
+                "Reverse DNS answers taken from the cache",
+            ),
             registry,
         };
         metrics.register_all();
@@ -88,7 +140,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -100,6 +152,16 @@ impl Metrics {
             Box::new(self.checkpoint_failures.clone()),
             Box::new(self.records_written.clone()),
             Box::new(self.source_ready.clone()),
+            Box::new(self.events_dropped.clone()),
+            Box::new(self.events_created.clone()),
+            Box::new(self.events_patched.clone()),
+            Box::new(self.events_pending.clone()),
+            Box::new(self.api_errors.clone()),
+            Box::new(self.pod_index_size.clone()),
+            Box::new(self.pod_index_synced.clone()),
+            Box::new(self.watch_restarts.clone()),
+            Box::new(self.dns_lookups.clone()),
+            Box::new(self.dns_cache_hits.clone()),
         ];
         for collector in collectors {
             self.registry
@@ -126,6 +188,10 @@ impl Default for Metrics {
 
 fn counter(name: &str, help: &str) -> IntCounter {
     IntCounter::with_opts(Opts::new(format!("{PREFIX}_{name}"), help)).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    IntGauge::with_opts(Opts::new(format!("{PREFIX}_{name}"), help)).expect("valid metric")
 }
 
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {

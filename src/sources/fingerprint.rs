@@ -3,8 +3,7 @@
 //! The inode alone is not enough: a deleted file's inode number is handed to the next file created,
 //! which is exactly what happens when a log is deleted and recreated. The first bytes of a log (its
 //! first lines, with their timestamps) tell two such files apart. The checksum is persisted in
-//! checkpoints, so it must never change between releases: it is FNV-1a (64 bit), written out here,
-//! not std's `DefaultHasher`, whose algorithm is unspecified.
+//! checkpoints, so it must never change between releases (see `crate::checksum`).
 
 use std::fs::{File, Metadata};
 use std::io;
@@ -16,14 +15,7 @@ use crate::model::{FileIdentity, Fingerprint};
 /// How many bytes from the start of a file the fingerprint covers (fewer while the file is shorter).
 pub const FINGERPRINT_BYTES: usize = 1024;
 
-/// FNV-1a, 64 bit: a stable checksum (see the module documentation for why it must be stable).
-pub fn checksum(bytes: &[u8]) -> u64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
-    })
-}
+pub use crate::checksum::checksum;
 
 /// The fingerprint of a file whose first bytes are `head` (at most [`FINGERPRINT_BYTES`] are used).
 pub fn fingerprint_of(head: &[u8]) -> Fingerprint {

@@ -1,0 +1,1 @@
+//! Aggregation of repeated drops into one Event per window.

@@ -1,0 +1,1 @@
+//! Reverse DNS for IPs that are no pod: bounded, cached, with a timeout.
