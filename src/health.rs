@@ -1,11 +1,11 @@
 //! Liveness and readiness as the HTTP probes report them: which named threads are alive, and whether
-//! the pipeline is ready (its source is open).
+//! the pipeline is ready: every named readiness condition holds (the source is open; with Kubernetes,
+//! the pod index has synced).
 //!
 //! A thread holds a [`LivenessGuard`] for as long as it runs; if the thread ends while the program is
 //! not stopping (an error, a panic), dropping the guard marks it dead and `/healthz` fails.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::stop::Stop;
@@ -13,8 +13,11 @@ use crate::stop::Stop;
 #[derive(Clone, Default)]
 pub struct Health {
     threads: Arc<Mutex<BTreeMap<String, bool>>>,
-    ready: Arc<AtomicBool>,
+    conditions: Arc<Mutex<BTreeMap<&'static str, bool>>>,
 }
+
+/// The condition the source sets once its input is open.
+pub const SOURCE_CONDITION: &str = "source";
 
 /// Marks its thread dead when dropped, unless the program is stopping.
 pub struct LivenessGuard {
@@ -25,7 +28,9 @@ pub struct LivenessGuard {
 
 impl Health {
     pub fn new() -> Health {
-        Health::default()
+        let health = Health::default();
+        health.set_condition(SOURCE_CONDITION, false);
+        health
     }
 
     /// Registers a running thread under `name`.
@@ -47,12 +52,25 @@ impl Health {
             .collect()
     }
 
+    /// Sets the source's readiness condition.
     pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
+        self.set_condition(SOURCE_CONDITION, ready);
+    }
+
+    /// Sets (and, the first time, adds) a named readiness condition.
+    pub fn set_condition(&self, name: &'static str, ready: bool) {
+        let mut conditions = self.conditions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        conditions.insert(name, ready);
+    }
+
+    /// The conditions that do not hold yet; ready when empty.
+    pub fn unready_conditions(&self) -> Vec<&'static str> {
+        let conditions = self.conditions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        conditions.iter().filter(|(_, ready)| !**ready).map(|(name, _)| *name).collect()
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.unready_conditions().is_empty()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {

@@ -50,6 +50,8 @@ pub enum PipelineError {
     Signals(std::io::Error),
     #[error("cannot write drops to stdout: {0}")]
     Stdout(std::io::Error),
+    #[error("{0}")]
+    Kubernetes(String),
     #[error("thread {0} panicked: {1}")]
     Panicked(&'static str, String),
 }
@@ -123,6 +125,8 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     let acks = checkpoints.as_ref().map(|_| acks_tx);
     let sink_metrics = metrics.clone();
     match config.sink {
+        // Wired in the next commit, once the resolve and events stages exist.
+        SinkKind::Kubernetes(_) => return Err(PipelineError::Kubernetes("EVENT_SINK=kubernetes is not wired yet".into())),
         SinkKind::Stdout => workers.push(spawn.worker("sink-stdout", move || {
             // Buffered, and flushed once per batch: a burst costs a few writes, not one per record.
             let stdout = std::io::BufWriter::new(std::io::stdout().lock());

@@ -1,5 +1,5 @@
 //! The HTTP server for Prometheus and the probes: `/metrics`, `/healthz` (every thread alive),
-//! `/readyz` (the source is open).
+//! `/readyz` (every readiness condition holds: the source is open, the pod index synced).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,12 +55,14 @@ fn respond(request: Request, metrics: &Metrics, health: &Health) {
                 format!("threads ended: {}\n", dead.join(", ")),
             ),
         },
-        "/readyz" if health.is_ready() => (200, "text/plain", "ready\n".to_string()),
-        "/readyz" => (
-            503,
-            "text/plain",
-            "not ready: the log source is not open yet\n".to_string(),
-        ),
+        "/readyz" => match health.unready_conditions() {
+            waiting if waiting.is_empty() => (200, "text/plain", "ready\n".to_string()),
+            waiting => (
+                503,
+                "text/plain",
+                format!("not ready: waiting for {}\n", waiting.join(", ")),
+            ),
+        },
         _ => (
             404,
             "text/plain",

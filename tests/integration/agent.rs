@@ -261,6 +261,18 @@ fn help_documents_every_variable() {
         "METRICS_SERVER_PORT",
         "METRICS_SERVER_ADDRESS",
         "LOG_LEVEL",
+        "NODE_NAME",
+        "KUBECONFIG",
+        "KUBE_API_SERVER",
+        "POD_RESYNC_MINUTES",
+        "POD_IDENTIFIER",
+        "POD_IDENTIFIER_LABEL",
+        "DNS_LOOKUP",
+        "KUBE_EVENT_DISPLAY_REASON",
+        "KUBE_EVENT_SOURCE_COMPONENT_NAME",
+        "REPEATED_EVENTS_INTERVAL_MINUTES",
+        "EVENTS_QPS",
+        "EVENTS_BURST",
     ] {
         assert!(
             help.contains(&format!("[env: {variable}")),

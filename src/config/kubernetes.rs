@@ -1,0 +1,97 @@
+//! The Kubernetes part of the configuration: where the API is, how Events look and how fast they go.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Args, ConfigError, invalid, number_in};
+use crate::model::PodIdentifier;
+
+/// Settings of the Kubernetes sink, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubernetesConfig {
+    pub kubeconfig: Option<PathBuf>,
+    pub api_server: Option<String>,
+    pub node_name: String,
+    pub reason: String,
+    pub component: String,
+    pub pod_resync: Duration,
+    pub identifier: PodIdentifier,
+    pub identifier_label: Option<String>,
+    pub dns_lookup: bool,
+    pub repeat_interval: Duration,
+    pub events_qps: f64,
+    pub events_burst: u32,
+}
+
+/// Whether a cluster is configured: in a pod (KUBERNETES_SERVICE_HOST), a kubeconfig, or KUBE_API_SERVER.
+/// `~/.kube/config` alone does not count: `make run` on a laptop must not post to a real cluster.
+pub fn cluster_configured(args: &Args) -> bool {
+    let given = |value: &Option<String>| value.as_deref().is_some_and(|value| !value.is_empty());
+    given(&args.kubernetes_service_host) || given(&args.kubeconfig) || given(&args.kube_api_server)
+}
+
+pub fn kubernetes(args: &Args, host_name: impl FnOnce() -> String) -> Result<KubernetesConfig, ConfigError> {
+    let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+    let api_server = non_empty(&args.kube_api_server);
+    if let Some(server) = &api_server {
+        if !(server.starts_with("https://") || server.starts_with("http://")) {
+            return Err(invalid("KUBE_API_SERVER", server, "must be an http:// or https:// URL"));
+        }
+    }
+    let identifier = match args.pod_identifier.as_str() {
+        "namespace" => PodIdentifier::Namespace,
+        "name" => PodIdentifier::Name,
+        "label" => PodIdentifier::Label,
+        "name_with_namespace" => PodIdentifier::NameWithNamespace,
+        other => {
+            return Err(invalid(
+                "POD_IDENTIFIER",
+                other,
+                "must be namespace, name, label or name_with_namespace",
+            ));
+        }
+    };
+    let identifier_label = non_empty(&args.pod_identifier_label);
+    if identifier == PodIdentifier::Label && identifier_label.is_none() {
+        return Err(invalid("POD_IDENTIFIER_LABEL", "", "required when POD_IDENTIFIER=label"));
+    }
+    let dns_lookup = match args.dns_lookup.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => true,
+        "false" | "0" | "no" => false,
+        _ => return Err(invalid("DNS_LOOKUP", &args.dns_lookup, "must be true or false")),
+    };
+    let events_qps = match args.events_qps.trim().parse::<f64>() {
+        Ok(qps) if qps > 0.0 && qps <= 10_000.0 => qps,
+        _ => return Err(invalid("EVENTS_QPS", &args.events_qps, "must be a number above 0, at most 10000")),
+    };
+    let events_burst = number_in("EVENTS_BURST", &args.events_burst, 1, 100_000)? as u32;
+    let resync = number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
+    let repeat = number_in(
+        "REPEATED_EVENTS_INTERVAL_MINUTES",
+        &args.repeated_events_interval_minutes,
+        1,
+        60 * 24,
+    )?;
+    for (variable, value) in [
+        ("KUBE_EVENT_DISPLAY_REASON", &args.kube_event_display_reason),
+        ("KUBE_EVENT_SOURCE_COMPONENT_NAME", &args.kube_event_source_component_name),
+    ] {
+        if value.trim().is_empty() {
+            return Err(invalid(variable, value, "must not be empty"));
+        }
+    }
+    Ok(KubernetesConfig {
+        kubeconfig: non_empty(&args.kubeconfig).map(PathBuf::from),
+        api_server,
+        node_name: non_empty(&args.node_name).unwrap_or_else(host_name),
+        reason: args.kube_event_display_reason.clone(),
+        component: args.kube_event_source_component_name.clone(),
+        pod_resync: Duration::from_secs(resync * 60),
+        identifier,
+        identifier_label,
+        dns_lookup,
+        repeat_interval: Duration::from_secs(repeat * 60),
+        events_qps,
+        events_burst,
+    })
+}

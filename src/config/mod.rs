@@ -1,0 +1,263 @@
+//! Configuration: flags and environment variables (the original agent's names kept), read once by clap
+//! into raw strings ([`Args`]) and then validated into typed settings ([`Config`]).
+//!
+//! Values stay strings until validation so that every mistake is reported the same way: one line that
+//! names the environment variable and the bad value, and exit code 2. No other module reads the
+//! environment or the command line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+pub use args::Args;
+pub use kubernetes::KubernetesConfig;
+
+mod args;
+mod kubernetes;
+
+use crate::parse::TimeLayout;
+
+
+/// The validated configuration every other module receives.
+#[derive(Debug)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub prefixes: Vec<String>,
+    pub time_layout: TimeLayout,
+    pub expiration: Duration,
+    pub drop_queue_capacity: NonZeroUsize,
+    pub state_directory: Option<PathBuf>,
+    pub sink: SinkKind,
+    pub metrics_address: SocketAddr,
+    pub log_level: log::LevelFilter,
+}
+
+/// Which source to read, with its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConfig {
+    File {
+        path: PathBuf,
+        from_beginning: bool,
+        poll_interval: Duration,
+        max_line_bytes: usize,
+    },
+}
+
+impl SourceConfig {
+    /// The name used for this source's checkpoint file and in logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceConfig::File { .. } => "file",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SinkKind {
+    /// One JSON object per drop on stdout.
+    Stdout,
+    /// Events on the pods, through the API server.
+    Kubernetes(KubernetesConfig),
+}
+
+/// A configuration mistake: which variable, what value, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}={value:?}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+fn invalid(variable: &'static str, value: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        value: value.to_string(),
+        problem: problem.into(),
+    }
+}
+
+impl Config {
+    /// Reads the command line and the environment. `--help`, `--version` and unknown flags are handled by
+    /// clap (exit 0 or 2); everything else is validated here.
+    pub fn load() -> Result<Config, ConfigError> {
+        Config::from_args(Args::parse())
+    }
+
+    pub fn from_args(args: Args) -> Result<Config, ConfigError> {
+        let source = match args.log_source.as_str() {
+            "file" => SourceConfig::File {
+                path: log_path(args.iptables_log_path.as_deref())?,
+                from_beginning: args.from_beginning,
+                poll_interval: Duration::from_millis(number_in(
+                    "FILE_POLL_INTERVAL_MS",
+                    &args.file_poll_interval_ms,
+                    1,
+                    60_000,
+                )?),
+                max_line_bytes: number_in("MAX_LINE_BYTES", &args.max_line_bytes, 256, 64 << 20)?
+                    as usize,
+            },
+            "journald" | "kmsg" => {
+                return Err(invalid(
+                    "LOG_SOURCE",
+                    &args.log_source,
+                    "not supported by this version yet",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    "LOG_SOURCE",
+                    other,
+                    "must be file, journald or kmsg",
+                ));
+            }
+        };
+        number_in(
+            "WATCH_LOGS_INTERVAL_SECONDS",
+            &args.watch_logs_interval_seconds,
+            1,
+            86_400,
+        )?;
+
+        let prefixes = args.iptables_log_prefix.clone();
+        if prefixes.is_empty() || prefixes.iter().any(|prefix| prefix.trim().is_empty()) {
+            return Err(invalid(
+                "IPTABLES_LOG_PREFIX",
+                &prefixes.join(","),
+                "a prefix is empty",
+            ));
+        }
+
+        let time_layout =
+            TimeLayout::from_go(&args.packet_drop_log_time_layout).map_err(|error| {
+                invalid(
+                    "PACKET_DROP_LOG_TIME_LAYOUT",
+                    &args.packet_drop_log_time_layout,
+                    error.to_string(),
+                )
+            })?;
+
+        let expiration_minutes = number_in(
+            "PACKET_DROP_EXPIRATION_MINUTES",
+            &args.packet_drop_expiration_minutes,
+            1,
+            60 * 24 * 365,
+        )?;
+        let capacity = number_in(
+            "PACKET_DROP_CHANNEL_BUFFER_SIZE",
+            &args.packet_drop_channel_buffer_size,
+            1,
+            1 << 20,
+        )?;
+
+        let state_directory = match args.state_directory.as_deref() {
+            None | Some("") => None,
+            // systemd sets a colon-separated list when a unit names several directories: use the first.
+            Some(value) => match value.split(':').next() {
+                Some(first) if first.starts_with('/') => Some(PathBuf::from(first)),
+                _ => {
+                    return Err(invalid(
+                        "STATE_DIRECTORY",
+                        value,
+                        "must be an absolute path",
+                    ));
+                }
+            },
+        };
+
+        let sink = match args.event_sink.as_str() {
+            "stdout" => SinkKind::Stdout,
+            "auto" if !kubernetes::cluster_configured(&args) => SinkKind::Stdout,
+            "auto" | "kubernetes" => SinkKind::Kubernetes(kubernetes::kubernetes(&args, host_name)?),
+            other => {
+                return Err(invalid(
+                    "EVENT_SINK",
+                    other,
+                    "must be auto, stdout or kubernetes",
+                ));
+            }
+        };
+
+        let port = number_in("METRICS_SERVER_PORT", &args.metrics_server_port, 1, 65_535)? as u16;
+        let address: IpAddr = args.metrics_server_address.parse().map_err(|_| {
+            invalid(
+                "METRICS_SERVER_ADDRESS",
+                &args.metrics_server_address,
+                "must be an IP address",
+            )
+        })?;
+
+        let log_level = match args.log_level.to_ascii_lowercase().as_str() {
+            "error" => log::LevelFilter::Error,
+            "warn" | "warning" => log::LevelFilter::Warn,
+            "info" => log::LevelFilter::Info,
+            "debug" => log::LevelFilter::Debug,
+            "trace" => log::LevelFilter::Trace,
+            _ => {
+                return Err(invalid(
+                    "LOG_LEVEL",
+                    &args.log_level,
+                    "must be error, warn, info, debug or trace",
+                ));
+            }
+        };
+
+        Ok(Config {
+            source,
+            prefixes,
+            time_layout,
+            expiration: Duration::from_secs(expiration_minutes * 60),
+            drop_queue_capacity: NonZeroUsize::new(capacity as usize).expect("checked >= 1"),
+            state_directory,
+            sink,
+            metrics_address: SocketAddr::new(address, port),
+            log_level,
+        })
+    }
+}
+
+fn log_path(value: Option<&str>) -> Result<PathBuf, ConfigError> {
+    let value = value.unwrap_or("");
+    if value.is_empty() {
+        return Err(invalid(
+            "IPTABLES_LOG_PATH",
+            value,
+            "required when LOG_SOURCE=file",
+        ));
+    }
+    let path = PathBuf::from(value);
+    // A missing file is fine (the source waits for it); a directory never becomes a log file.
+    if path.is_dir() {
+        return Err(invalid(
+            "IPTABLES_LOG_PATH",
+            value,
+            "is a directory, not a file",
+        ));
+    }
+    Ok(path)
+}
+
+/// The kernel's host name, the default node name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+fn number_in(variable: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    match value.trim().parse::<u64>() {
+        Ok(number) if (min..=max).contains(&number) => Ok(number),
+        _ => Err(invalid(
+            variable,
+            value,
+            format!("must be a whole number from {min} to {max}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! Configuration: defaults, flags, and one clear error per bad value.
+
+use super::*;
+
+fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
+    let mut argv = vec!["kube-iptables-tailer"];
+    argv.extend_from_slice(flags);
+    Config::from_args(Args::try_parse_from(argv).expect("clap accepts the flags"))
+}
+
+#[test]
+fn defaults_match_the_original_agent() {
+    let config = parse(&["--iptables-log-path", "/var/log/iptables.log"]).unwrap();
+    assert_eq!(config.prefixes, vec!["calico-drop:".to_string()]);
+    assert_eq!(config.expiration, Duration::from_secs(600));
+    assert_eq!(config.drop_queue_capacity.get(), 100);
+    assert_eq!(config.metrics_address, "0.0.0.0:9090".parse().unwrap());
+    assert_eq!(config.log_level, log::LevelFilter::Info);
+    assert_eq!(config.sink, SinkKind::Stdout);
+    assert_eq!(config.state_directory, None);
+    assert_eq!(
+        config.source,
+        SourceConfig::File {
+            path: PathBuf::from("/var/log/iptables.log"),
+            from_beginning: false,
+            poll_interval: Duration::from_millis(50),
+            max_line_bytes: 65536,
+        }
+    );
+}
+
+#[test]
+fn repeated_prefix_flags_and_state_directory_list() {
+    let config = parse(&[
+        "--iptables-log-path=/l",
+        "--iptables-log-prefix=a:",
+        "--iptables-log-prefix=my drop:",
+        "--state-directory=/var/lib/kit:/var/lib/other",
+    ])
+    .unwrap();
+    assert_eq!(
+        config.prefixes,
+        vec!["a:".to_string(), "my drop:".to_string()]
+    );
+    assert_eq!(config.state_directory, Some(PathBuf::from("/var/lib/kit")));
+}
+
+#[test]
+fn each_bad_value_names_its_variable() {
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &[],
+            "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file",
+        ),
+        (
+            &["--iptables-log-path=/tmp"],
+            "invalid IPTABLES_LOG_PATH=\"/tmp\": is a directory, not a file",
+        ),
+        (
+            &["--iptables-log-path=/l", "--metrics-server-port=0"],
+            "invalid METRICS_SERVER_PORT=\"0\": must be a whole number from 1 to 65535",
+        ),
+        (
+            &["--iptables-log-path=/l", "--metrics-server-port=70000"],
+            "invalid METRICS_SERVER_PORT=\"70000\": must be a whole number from 1 to 65535",
+        ),
+        (
+            &["--iptables-log-path=/l", "--log-level=loud"],
+            "invalid LOG_LEVEL=\"loud\": must be error, warn, info, debug or trace",
+        ),
+        (
+            &["--iptables-log-path=/l", "--log-source=syslog"],
+            "invalid LOG_SOURCE=\"syslog\": must be file, journald or kmsg",
+        ),
+        (
+            &[
+                "--iptables-log-path=/l",
+                "--packet-drop-expiration-minutes=ten",
+            ],
+            "invalid PACKET_DROP_EXPIRATION_MINUTES=\"ten\": must be a whole number from 1 to 525600",
+        ),
+        (
+            &["--iptables-log-path=/l", "--state-directory=relative"],
+            "invalid STATE_DIRECTORY=\"relative\": must be an absolute path",
+        ),
+        (
+            &["--iptables-log-path=/l", "--iptables-log-prefix="],
+            "invalid IPTABLES_LOG_PREFIX=\"\": a prefix is empty",
+        ),
+    ];
+    for (flags, message) in cases {
+        assert_eq!(
+            parse(flags).unwrap_err().to_string(),
+            message,
+            "flags {flags:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_time_layout_names_the_variable() {
+    let error = parse(&[
+        "--iptables-log-path=/l",
+        "--packet-drop-log-time-layout=hello",
+    ])
+    .unwrap_err();
+    assert_eq!(error.variable, "PACKET_DROP_LOG_TIME_LAYOUT");
+    assert_eq!(error.value, "hello");
+}
+
+#[test]
+fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
+    let config = parse(&[
+        "--iptables-log-path=/l",
+        "--kube-api-server=http://127.0.0.1:6443",
+        "--node-name=node-7",
+    ])
+    .unwrap();
+    let SinkKind::Kubernetes(kubernetes) = config.sink else {
+        panic!("expected the kubernetes sink, got {:?}", config.sink);
+    };
+    assert_eq!(
+        kubernetes,
+        KubernetesConfig {
+            kubeconfig: None,
+            api_server: Some("http://127.0.0.1:6443".to_string()),
+            node_name: "node-7".to_string(),
+            reason: "PacketDrop".to_string(),
+            component: "kube-iptables-tailer".to_string(),
+            pod_resync: Duration::from_secs(30 * 60),
+            identifier: crate::model::PodIdentifier::Namespace,
+            identifier_label: None,
+            dns_lookup: true,
+            repeat_interval: Duration::from_secs(2 * 60),
+            events_qps: 20.0,
+            events_burst: 100,
+        }
+    );
+}
+
+#[test]
+fn stdout_sink_wins_over_a_configured_cluster_when_asked_for() {
+    let config = parse(&[
+        "--iptables-log-path=/l",
+        "--kube-api-server=http://127.0.0.1:6443",
+        "--event-sink=stdout",
+    ])
+    .unwrap();
+    assert_eq!(config.sink, SinkKind::Stdout);
+}
+
+#[test]
+fn each_bad_kubernetes_value_names_its_variable() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--pod-identifier=label"],
+            "invalid POD_IDENTIFIER_LABEL=\"\": required when POD_IDENTIFIER=label",
+        ),
+        (
+            &["--pod-identifier=ip"],
+            "invalid POD_IDENTIFIER=\"ip\": must be namespace, name, label or name_with_namespace",
+        ),
+        (&["--dns-lookup=maybe"], "invalid DNS_LOOKUP=\"maybe\": must be true or false"),
+        (
+            &["--events-qps=0"],
+            "invalid EVENTS_QPS=\"0\": must be a number above 0, at most 10000",
+        ),
+        (
+            &["--kube-api-server=127.0.0.1:6443"],
+            "invalid KUBE_API_SERVER=\"127.0.0.1:6443\": must be an http:// or https:// URL",
+        ),
+        (
+            &["--repeated-events-interval-minutes=0"],
+            "invalid REPEATED_EVENTS_INTERVAL_MINUTES=\"0\": must be a whole number from 1 to 1440",
+        ),
+    ];
+    for (flags, message) in cases {
+        let mut all = vec!["--iptables-log-path=/l", "--event-sink=kubernetes"];
+        all.extend_from_slice(flags);
+        assert_eq!(parse(&all).unwrap_err().to_string(), message, "flags {flags:?}");
+    }
+}
