@@ -1,1 +1,357 @@
-//! Aggregation of repeated drops into one Event per window.
+//! The events stage's bookkeeping, without threads or clocks: which Event each drop counts toward, the
+//! writes waiting to go out, the writes in flight, and which batch positions may be acknowledged.
+//!
+//! A drop counts toward one Event per pod end: the sender's (`Sending`, the peer is the destination) and
+//! the receiver's (`Receiving`, the peer is the source); nodes and external hosts get none. Repeats of
+//! the same (pod, direction, peer IP, port or ICMP type, protocol) within one time bucket are one Event.
+//! Buckets are aligned to multiples of the repeat interval since the Unix epoch, and the Event name is a
+//! stable checksum of all of that, so a retry or a restart that replays a drop raises the same Event.
+//!
+//! Acknowledgement: a batch is settled once every write holding any of its drops has an outcome (or its
+//! drops were shed here). Batches arrive in order and every pending or in-flight write remembers the
+//! first batch it holds a drop of, so the batches before the smallest such number are exactly the
+//! settled prefix; its last position is the one to acknowledge.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::checksum::checksum;
+use crate::events::message::event_message;
+use crate::model::{
+    Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
+    Position, Transport, WriteResult,
+};
+
+/// The longest pod name prefix of an Event name, which leaves room for the checksum within the 253
+/// characters a name may have.
+const MAX_POD_NAME_CHARS: usize = 200;
+
+pub struct Aggregator {
+    node_name: String,
+    identifier: PodIdentifier,
+    interval_ms: i64,
+    max_pending: usize,
+    /// Writes not yet sent, by Event name.
+    pending: HashMap<String, Pending>,
+    /// The names in `pending`, oldest first (by the order they became pending).
+    queue: BTreeMap<u64, String>,
+    next_order: u64,
+    in_flight: HashMap<u64, InFlight>,
+    in_flight_names: HashSet<String>,
+    next_ticket: u64,
+    /// Positions of batches not yet acknowledged that may still be, by sequence number.
+    batches: VecDeque<(u64, Position)>,
+    next_batch: u64,
+    first_unacked: u64,
+    /// For every pending or in-flight write, the first batch it holds drops of (a multiset: count).
+    open_batches: BTreeMap<u64, usize>,
+}
+
+struct Pending {
+    pod: Arc<PodInfo>,
+    message: String,
+    count: u64,
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    first_batch: u64,
+}
+
+struct InFlight {
+    name: String,
+    count: u32,
+    first_batch: u64,
+}
+
+/// An in-flight write that got its outcome.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Settled {
+    pub name: String,
+    pub count: u32,
+    pub result: WriteResult,
+}
+
+impl Aggregator {
+    pub fn new(
+        node_name: String,
+        identifier: PodIdentifier,
+        repeat_interval: Duration,
+        max_pending: usize,
+    ) -> Aggregator {
+        Aggregator {
+            node_name,
+            identifier,
+            interval_ms: i64::try_from(repeat_interval.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            max_pending,
+            pending: HashMap::new(),
+            queue: BTreeMap::new(),
+            next_order: 0,
+            in_flight: HashMap::new(),
+            in_flight_names: HashSet::new(),
+            next_ticket: 1,
+            batches: VecDeque::new(),
+            next_batch: 0,
+            first_unacked: 0,
+            open_batches: BTreeMap::new(),
+        }
+    }
+
+    /// Counts every pod end of every drop in `batch`. Returns the drops shed because `max_pending`
+    /// Events were already waiting (they count as settled).
+    pub fn add_batch(&mut self, batch: Batch<Located>) -> u64 {
+        let seq = self.next_batch;
+        self.next_batch += 1;
+        let mut shed = 0;
+        for located in &batch.items {
+            let packet = &located.drop.packet;
+            if let Endpoint::Pod(pod) = &located.src {
+                let side = Side::new(Direction::Sending, pod, &located.dst, packet.dst, located);
+                shed += self.add(side, seq);
+            }
+            if let Endpoint::Pod(pod) = &located.dst {
+                let side = Side::new(Direction::Receiving, pod, &located.src, packet.src, located);
+                shed += self.add(side, seq);
+            }
+        }
+        // Only the newest batch's position and those just before a batch that opened a write can be
+        // the end of the settled prefix; dropping the rest keeps this queue as short as the writes.
+        if !self.open_batches.contains_key(&seq)
+            && self.batches.back().is_some_and(|(last, _)| last + 1 == seq)
+        {
+            self.batches.pop_back();
+        }
+        self.batches.push_back((seq, batch.end));
+        shed
+    }
+
+    fn add(&mut self, side: Side, seq: u64) -> u64 {
+        let time = side.located.drop.time;
+        let name = self.event_name(&side);
+        if let Some(pending) = self.pending.get_mut(&name) {
+            pending.count += 1;
+            pending.first_seen = pending.first_seen.min(time);
+            pending.last_seen = pending.last_seen.max(time);
+            return 0;
+        }
+        if self.pending.len() >= self.max_pending {
+            return 1;
+        }
+        let packet = &side.located.drop.packet;
+        let message = event_message(
+            side.direction,
+            side.peer,
+            side.peer_ip,
+            packet.protocol,
+            packet.transport,
+            self.identifier,
+        );
+        let order = self.next_order;
+        self.next_order += 1;
+        self.queue.insert(order, name.clone());
+        self.pending.insert(
+            name,
+            Pending {
+                pod: side.pod.clone(),
+                message,
+                count: 1,
+                first_seen: time,
+                last_seen: time,
+                first_batch: seq,
+            },
+        );
+        self.open(seq);
+        0
+    }
+
+    /// `{pod name}.{checksum}`, the checksum over everything that makes drops the same Event.
+    fn event_name(&self, side: &Side) -> String {
+        let packet = &side.located.drop.packet;
+        let millis = side.located.drop.time.timestamp_millis();
+        let bucket_start = millis.div_euclid(self.interval_ms) * self.interval_ms;
+        let direction = match side.direction {
+            Direction::Sending => "sending",
+            Direction::Receiving => "receiving",
+        };
+        let transport = match packet.transport {
+            Transport::Ports { dst, .. } => dst.to_string(),
+            Transport::Icmp { kind, code } => format!("{kind}/{code}"),
+            Transport::None => String::new(),
+        };
+        let key = format!(
+            "{}\0{}\0{direction}\0{}\0{transport}\0{}\0{bucket_start}",
+            self.node_name,
+            side.pod.uid,
+            side.peer_ip,
+            packet.protocol.name(),
+        );
+        let hash = checksum(key.as_bytes());
+        let pod_name: String = side.pod.name.chars().take(MAX_POD_NAME_CHARS).collect();
+        // A cut name may end in '-' or '.', which would make "x-.hash" or "x..hash": not a valid name.
+        let pod_name = pod_name.trim_end_matches(['-', '.']);
+        format!("{pod_name}.{hash:016x}")
+    }
+
+    /// Whether a pending write may go out now: its name has no write in flight.
+    pub fn has_sendable(&self) -> bool {
+        self.next_sendable().is_some()
+    }
+
+    fn next_sendable(&self) -> Option<(u64, &String)> {
+        // Skips at most one entry per write in flight.
+        self.queue
+            .iter()
+            .find(|(_, name)| !self.in_flight_names.contains(*name))
+            .map(|(order, name)| (*order, name))
+    }
+
+    /// The oldest sendable pending write, now in flight under a new ticket.
+    pub fn next_write(&mut self) -> Option<EventWrite> {
+        let (order, name) = self
+            .next_sendable()
+            .map(|(order, name)| (order, name.clone()))?;
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let pending = self.pending.get_mut(&name)?;
+        let count = u32::try_from(pending.count).unwrap_or(u32::MAX);
+        let first_batch = pending.first_batch;
+        let write = if u64::from(count) < pending.count {
+            // More than one write can carry: the rest waits, still pending, for this one's outcome.
+            pending.count -= u64::from(count);
+            let write = pending.to_write(ticket, &name, count);
+            self.open(first_batch);
+            write
+        } else {
+            let pending = self.pending.remove(&name)?;
+            self.queue.remove(&order);
+            pending.to_write(ticket, &name, count)
+        };
+        self.in_flight_names.insert(name.clone());
+        self.in_flight.insert(
+            ticket,
+            InFlight {
+                name,
+                count,
+                first_batch,
+            },
+        );
+        Some(write)
+    }
+
+    /// Takes the outcome of an in-flight write; `None` for a ticket that is not in flight.
+    pub fn settle(&mut self, outcome: &EventOutcome) -> Option<Settled> {
+        let flight = self.in_flight.remove(&outcome.ticket)?;
+        self.in_flight_names.remove(&flight.name);
+        self.close(flight.first_batch);
+        Some(Settled {
+            name: flight.name,
+            count: flight.count,
+            result: outcome.result,
+        })
+    }
+
+    /// The position to acknowledge, when the settled prefix of batches grew since the last call.
+    pub fn take_ack(&mut self) -> Option<Position> {
+        let frontier = self
+            .open_batches
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_batch);
+        let mut last = None;
+        while self.batches.front().is_some_and(|(seq, _)| *seq < frontier) {
+            last = self.batches.pop_front().map(|(_, position)| position);
+        }
+        if last.is_some() {
+            self.first_unacked = frontier;
+        }
+        last
+    }
+
+    /// Names waiting to be written, and writes in flight.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// No write is pending or in flight.
+    pub fn is_settled(&self) -> bool {
+        self.pending.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// Drops in pending and in-flight writes.
+    pub fn unsettled_drops(&self) -> u64 {
+        let pending: u64 = self.pending.values().map(|pending| pending.count).sum();
+        let in_flight: u64 = self.in_flight.values().map(|f| u64::from(f.count)).sum();
+        pending + in_flight
+    }
+
+    /// Batches received but not acknowledged.
+    pub fn unacked_batches(&self) -> u64 {
+        self.next_batch - self.first_unacked
+    }
+
+    fn open(&mut self, batch: u64) {
+        *self.open_batches.entry(batch).or_default() += 1;
+    }
+
+    fn close(&mut self, batch: u64) {
+        if let Some(count) = self.open_batches.get_mut(&batch) {
+            *count -= 1;
+            if *count == 0 {
+                self.open_batches.remove(&batch);
+            }
+        }
+    }
+}
+
+impl Pending {
+    fn to_write(&self, ticket: u64, name: &str, count: u32) -> EventWrite {
+        EventWrite {
+            ticket,
+            name: name.to_string(),
+            pod: self.pod.clone(),
+            message: self.message.clone(),
+            count,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+        }
+    }
+}
+
+/// One pod end of a drop.
+struct Side<'a> {
+    direction: Direction,
+    pod: &'a Arc<PodInfo>,
+    peer: &'a Endpoint,
+    peer_ip: IpAddr,
+    located: &'a Located,
+}
+
+impl<'a> Side<'a> {
+    fn new(
+        direction: Direction,
+        pod: &'a Arc<PodInfo>,
+        peer: &'a Endpoint,
+        peer_ip: IpAddr,
+        located: &'a Located,
+    ) -> Side<'a> {
+        Side {
+            direction,
+            pod,
+            peer,
+            peer_ip,
+            located,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

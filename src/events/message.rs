@@ -1,1 +1,206 @@
-//! The text of an Event, word for word as the original agent wrote it.
+//! The text of an Event, word for word as the original agent wrote it: `Packet dropped when sending
+//! traffic to NAME (IP) on port DPT/PROTO` on the sending pod, `... when receiving traffic from ...` on
+//! the receiving one. Users grep for these words and alert on them, so they are a contract.
+
+use std::net::IpAddr;
+
+use crate::model::{Direction, Endpoint, PodIdentifier, Protocol, Transport};
+
+/// The message of the Event about one side of a drop: `peer` is the other end, `peer_ip` its IP as the
+/// packet carried it.
+pub fn event_message(
+    direction: Direction,
+    peer: &Endpoint,
+    peer_ip: IpAddr,
+    protocol: Protocol,
+    transport: Transport,
+    identifier: PodIdentifier,
+) -> String {
+    let (verb, preposition) = match direction {
+        Direction::Sending => ("sending", "to"),
+        Direction::Receiving => ("receiving", "from"),
+    };
+    let name = peer_name(peer, identifier);
+    let ip = peer_ip.to_string();
+    let peer = if name == ip {
+        name
+    } else {
+        format!("{name} ({ip})")
+    };
+    let proto = protocol.name();
+    let on = match transport {
+        Transport::Ports { dst, .. } => format!("port {dst}/{proto}"),
+        Transport::Icmp { kind, code } => format!("{proto} type {kind} code {code}"),
+        Transport::None => format!("protocol {proto}"),
+    };
+    format!("Packet dropped when {verb} traffic {preposition} {peer} on {on}")
+}
+
+/// How the other end of a drop is named in the text (`POD_IDENTIFIER` for pods).
+pub fn peer_name(peer: &Endpoint, identifier: PodIdentifier) -> String {
+    match peer {
+        Endpoint::Pod(pod) => match identifier {
+            PodIdentifier::Namespace => pod.namespace.clone(),
+            PodIdentifier::Name => pod.name.clone(),
+            PodIdentifier::Label => pod
+                .identifier_label
+                .clone()
+                .unwrap_or_else(|| pod.name.clone()),
+            PodIdentifier::NameWithNamespace => format!("{}/{}", pod.namespace, pod.name),
+        },
+        Endpoint::Node { node, .. } => node.clone(),
+        Endpoint::External { name, .. } => name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PodInfo;
+    use std::sync::Arc;
+
+    fn web() -> Endpoint {
+        Endpoint::Pod(Arc::new(PodInfo {
+            namespace: "shop".to_string(),
+            name: "web-7d4f9".to_string(),
+            uid: "uid-web".to_string(),
+            node: "node-1".to_string(),
+            host_network: false,
+            identifier_label: Some("web".to_string()),
+        }))
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    const HTTP: Transport = Transport::Ports {
+        src: 40000,
+        dst: 80,
+    };
+
+    #[test]
+    fn sender_and_receiver_texts_match_the_original() {
+        let peer = web();
+        assert_eq!(
+            event_message(
+                Direction::Sending,
+                &peer,
+                ip("10.1.2.3"),
+                Protocol::Tcp,
+                HTTP,
+                PodIdentifier::Namespace
+            ),
+            "Packet dropped when sending traffic to shop (10.1.2.3) on port 80/TCP"
+        );
+        assert_eq!(
+            event_message(
+                Direction::Receiving,
+                &peer,
+                ip("10.1.2.3"),
+                Protocol::Udp,
+                Transport::Ports { src: 53, dst: 5353 },
+                PodIdentifier::Name
+            ),
+            "Packet dropped when receiving traffic from web-7d4f9 (10.1.2.3) on port 5353/UDP"
+        );
+    }
+
+    #[test]
+    fn pods_are_named_by_the_configured_identifier() {
+        let peer = web();
+        let name = |identifier| peer_name(&peer, identifier);
+        assert_eq!(name(PodIdentifier::Namespace), "shop");
+        assert_eq!(name(PodIdentifier::Name), "web-7d4f9");
+        assert_eq!(name(PodIdentifier::Label), "web");
+        assert_eq!(name(PodIdentifier::NameWithNamespace), "shop/web-7d4f9");
+        let Endpoint::Pod(pod) = &peer else {
+            unreachable!()
+        };
+        let unlabelled = Endpoint::Pod(Arc::new(PodInfo {
+            identifier_label: None,
+            ..(**pod).clone()
+        }));
+        assert_eq!(peer_name(&unlabelled, PodIdentifier::Label), "web-7d4f9");
+    }
+
+    #[test]
+    fn the_ip_is_left_out_when_the_name_is_the_ip() {
+        let unresolved = Endpoint::External {
+            ip: ip("2001:db8::1"),
+            name: "2001:db8::1".to_string(),
+        };
+        assert_eq!(
+            event_message(
+                Direction::Sending,
+                &unresolved,
+                ip("2001:0db8:0000:0000:0000:0000:0000:0001"),
+                Protocol::Tcp,
+                Transport::Ports { src: 1, dst: 443 },
+                PodIdentifier::Namespace
+            ),
+            "Packet dropped when sending traffic to 2001:db8::1 on port 443/TCP"
+        );
+    }
+
+    #[test]
+    fn nodes_and_resolved_externals_are_named_with_their_ip() {
+        let node = Endpoint::Node {
+            ip: ip("192.168.0.7"),
+            node: "node-7".to_string(),
+        };
+        assert_eq!(
+            event_message(
+                Direction::Receiving,
+                &node,
+                ip("192.168.0.7"),
+                Protocol::Sctp,
+                Transport::Ports { src: 1, dst: 9 },
+                PodIdentifier::Namespace
+            ),
+            "Packet dropped when receiving traffic from node-7 (192.168.0.7) on port 9/SCTP"
+        );
+        let external = Endpoint::External {
+            ip: ip("93.184.216.34"),
+            name: "example.com".to_string(),
+        };
+        assert_eq!(
+            event_message(
+                Direction::Sending,
+                &external,
+                ip("93.184.216.34"),
+                Protocol::Tcp,
+                HTTP,
+                PodIdentifier::Name
+            ),
+            "Packet dropped when sending traffic to example.com (93.184.216.34) on port 80/TCP"
+        );
+    }
+
+    #[test]
+    fn icmp_and_portless_drops_name_type_code_or_protocol() {
+        let peer = web();
+        let text = |protocol, transport| {
+            event_message(
+                Direction::Sending,
+                &peer,
+                ip("10.1.2.3"),
+                protocol,
+                transport,
+                PodIdentifier::Namespace,
+            )
+        };
+        assert_eq!(
+            text(Protocol::Icmp, Transport::Icmp { kind: 8, code: 0 }),
+            "Packet dropped when sending traffic to shop (10.1.2.3) on ICMP type 8 code 0"
+        );
+        assert_eq!(
+            text(Protocol::Icmpv6, Transport::Icmp { kind: 128, code: 0 }),
+            "Packet dropped when sending traffic to shop (10.1.2.3) on ICMPv6 type 128 code 0"
+        );
+        assert_eq!(
+            text(Protocol::Number(47), Transport::None),
+            "Packet dropped when sending traffic to shop (10.1.2.3) on protocol 47"
+        );
+    }
+}

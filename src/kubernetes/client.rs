@@ -43,6 +43,9 @@ pub async fn connect(settings: &KubeSettings) -> Result<Client, ClientError> {
         config.cluster_url = parse_server(server)?;
     }
     config.connect_timeout = Some(Duration::from_secs(5));
+    // kube-rs would otherwise retry 429/503/504 itself for minutes; the Event writer retries with its
+    // own backoff, honouring Retry-After, and counts every failed answer in the metrics.
+    config.default_retry = false;
     Client::try_from(config).map_err(|error| ClientError::Client(error.to_string()))
 }
 

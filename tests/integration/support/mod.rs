@@ -2,6 +2,7 @@
 //! firewall rules, rsyslog and logrotate.
 
 pub mod agent;
+pub mod fake_api;
 pub mod netns;
 pub mod rsyslog;
 

@@ -1,0 +1,315 @@
+//! A fake Kubernetes API server on loopback for the agent's integration tests: real HTTP/1.1 with
+//! keep-alive, pods listed (paged) and watched (chunked, with 410 Expired after `expire_history`),
+//! core/v1 Events created, read and merge-patched, faults a test scripts, and a record of every request.
+//!
+//! It serves only what the agent uses, but serves it as the API server does, so that kube-rs talks to it
+//! unchanged (`fake_api_selftest` proves that with kube-rs itself).
+//!
+//! ```ignore
+//! let api = FakeApi::start();
+//! api.add_pod(FakePod::new("shop", "web-0").ip("10.1.0.5").label("app", "web"));
+//! agent_env.push(("KUBE_API_SERVER", api.url()));
+//! api.fault("POST", "/api/v1/namespaces/", 1, Fault::retry_after(429, 1));
+//! ```
+
+mod faults;
+mod http;
+mod pod;
+mod routes;
+mod server;
+mod store;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub use faults::{Fault, Recorded};
+pub use pod::FakePod;
+
+/// How a watch from a version older than the fake keeps is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiredAnswer {
+    /// HTTP 200, then one `ERROR` event with a 410 Expired `Status`, then the end: what the API
+    /// server does for a watch.
+    #[default]
+    ErrorEvent,
+    /// HTTP 410 with the `Status` as the body.
+    HttpStatus,
+}
+
+/// Everything the server threads and the test share, behind one lock.
+struct State {
+    store: store::Store,
+    rules: Vec<faults::Rule>,
+    requests: Vec<Recorded>,
+    down: bool,
+    refusing: bool,
+    expired_answer: ExpiredAnswer,
+    bookmark_every: Option<Duration>,
+    /// Bumped by `close_watches`: watches started under an older one end.
+    watch_generation: u64,
+    open_watches: usize,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled on every change a watch may be waiting for (pods, closing, stopping).
+    changed: Condvar,
+    stopping: AtomicBool,
+    /// A clone of every open connection, to shut them down from outside their thread.
+    connections: Mutex<HashMap<u64, TcpStream>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking server thread must not hide the test's own assertion behind a poison error.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn shutdown_connections(&self) {
+        let connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for stream in connections.values() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The fake API server; it stops (listener and every connection closed) when dropped.
+pub struct FakeApi {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl FakeApi {
+    /// Listens on a free loopback port; each connection is served on its own thread.
+    pub fn start() -> FakeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake API: bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("fake API: local address");
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                store: store::Store::new(),
+                rules: Vec::new(),
+                requests: Vec::new(),
+                down: false,
+                refusing: false,
+                expired_answer: ExpiredAnswer::default(),
+                bookmark_every: None,
+                watch_generation: 0,
+                open_watches: 0,
+            }),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            connections: Mutex::new(HashMap::new()),
+            threads: Mutex::new(Vec::new()),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("fake-api-accept".to_string())
+                .spawn(move || server::accept(listener, shared))
+                .expect("fake API: spawn the acceptor")
+        };
+        FakeApi {
+            address,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, for `KUBE_API_SERVER`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Adds a pod (panics if it exists); open watches get ADDED. Returns the stored Pod object.
+    pub fn add_pod(&self, pod: FakePod) -> Value {
+        self.change(|store| store.put_pod(&pod, "ADDED"))
+    }
+
+    /// Replaces a pod (panics if it does not exist; `uid: None` keeps its uid); watches get MODIFIED.
+    pub fn update_pod(&self, pod: FakePod) -> Value {
+        self.change(|store| store.put_pod(&pod, "MODIFIED"))
+    }
+
+    /// Deletes a pod (panics if it does not exist); watches get DELETED with its last state.
+    pub fn delete_pod(&self, namespace: &str, name: &str) -> Value {
+        self.change(|store| store.delete_pod(namespace, name))
+    }
+
+    fn change(&self, change: impl FnOnce(&mut store::Store) -> Value) -> Value {
+        let object = change(&mut self.shared.lock().store);
+        self.shared.changed.notify_all();
+        object
+    }
+
+    /// The stored Pod objects, ordered by namespace and name.
+    pub fn pods(&self) -> Vec<Value> {
+        self.shared.lock().store.pods()
+    }
+
+    /// The current global resourceVersion (pods and Events share it, as in etcd).
+    pub fn resource_version(&self) -> u64 {
+        self.shared.lock().store.resource_version()
+    }
+
+    /// Forgets all versions so far, as compaction does: the version moves on by one, and a watch
+    /// or continue token from any earlier version gets 410 Expired. Open watches go on.
+    pub fn expire_history(&self) {
+        self.change(|store| {
+            store.expire_history();
+            Value::Null
+        });
+    }
+
+    /// Ends every open watch cleanly (the chunked stream is finished), as the API server does at its
+    /// timeout; clients re-watch from the last version they saw.
+    pub fn close_watches(&self) {
+        self.shared.lock().watch_generation += 1;
+        self.shared.changed.notify_all();
+    }
+
+    /// The number of watches being streamed now.
+    pub fn open_watches(&self) -> usize {
+        self.shared.lock().open_watches
+    }
+
+    /// How an expired watch is answered (default: 200 + an ERROR event).
+    pub fn set_expired_answer(&self, answer: ExpiredAnswer) {
+        self.shared.lock().expired_answer = answer;
+    }
+
+    /// Sends a BOOKMARK this often on watches that allow them (default: never).
+    pub fn set_bookmarks(&self, every: Option<Duration>) {
+        self.shared.lock().bookmark_every = every;
+        self.shared.changed.notify_all();
+    }
+
+    /// The stored Event objects, ordered by namespace and name.
+    pub fn events(&self) -> Vec<Value> {
+        self.shared.lock().store.events()
+    }
+
+    pub fn event(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.shared.lock().store.event(namespace, name)
+    }
+
+    /// The next `times` requests with `method` (`"*"`: any) and a path starting with `path_prefix`
+    /// get `fault`. Rules are tried in the order they were added.
+    pub fn fault(&self, method: &str, path_prefix: &str, times: usize, fault: Fault) {
+        self.add_rule(method, path_prefix, Some(times), None, fault);
+    }
+
+    /// Like [`FakeApi::fault`], for every matching request during `duration` from now.
+    pub fn fault_for(&self, method: &str, path_prefix: &str, duration: Duration, fault: Fault) {
+        self.add_rule(
+            method,
+            path_prefix,
+            None,
+            Some(Instant::now() + duration),
+            fault,
+        );
+    }
+
+    /// Every request during `duration` from now is answered `status`.
+    pub fn fail_for(&self, duration: Duration, status: u16) {
+        self.fault_for("*", "/", duration, Fault::status(status));
+    }
+
+    fn add_rule(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        times: Option<usize>,
+        until: Option<Instant>,
+        fault: Fault,
+    ) {
+        self.shared.lock().rules.push(faults::Rule {
+            method: method.to_string(),
+            path_prefix: path_prefix.to_string(),
+            times,
+            until,
+            fault,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().rules.clear();
+    }
+
+    /// While down, every request is answered 503; going down also ends open watches.
+    pub fn set_down(&self, down: bool) {
+        let mut state = self.shared.lock();
+        state.down = down;
+        if down {
+            state.watch_generation += 1;
+        }
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+
+    /// While refusing, every new connection is closed at once without reading it, and going into
+    /// it closes every open connection (a crashed server; clients see resets, not answers).
+    pub fn set_refusing(&self, refusing: bool) {
+        self.shared.lock().refusing = refusing;
+        if refusing {
+            self.shared.shutdown_connections();
+            self.shared.changed.notify_all();
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The requests with `method` (`"*"`: any) whose path starts with `path_prefix`.
+    pub fn requests_to(&self, method: &str, path_prefix: &str) -> Vec<Recorded> {
+        let any = method.is_empty() || method == "*";
+        (self.shared.lock().requests.iter())
+            .filter(|request| any || request.method.eq_ignore_ascii_case(method))
+            .filter(|request| request.path.starts_with(path_prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the acceptor out of accept(); it sees `stopping` and returns, closing the listener.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        self.shared.shutdown_connections();
+        self.shared.changed.notify_all();
+        let threads = std::mem::take(
+            &mut *self
+                .shared
+                .threads
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for thread in threads {
+            if thread.join().is_err() {
+                eprintln!("fake API: a connection thread panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! What the fake API server holds: pods with their change history (for watches), paged list snapshots
+//! (for continue tokens) and core/v1 Events. All objects are `serde_json::Value`s shaped like the real
+//! API's, so what a client decodes here it would decode from a cluster.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use super::pod::{FakePod, pod_json};
+
+/// One change to a pod, as a watch delivers it.
+pub struct Change {
+    pub resource_version: u64,
+    /// ADDED, MODIFIED or DELETED.
+    pub kind: &'static str,
+    pub namespace: String,
+    pub object: Value,
+}
+
+/// The rest of a paged list, kept under its continue token.
+struct Page {
+    resource_version: u64,
+    items: Vec<Value>,
+}
+
+/// A refusal in the API's terms: an HTTP code and a `Status` body.
+pub type Refusal = (u16, Value);
+
+pub struct Store {
+    resource_version: u64,
+    /// Watches and continue tokens from before this version are answered 410 Expired.
+    oldest_kept: u64,
+    pods: BTreeMap<(String, String), Value>,
+    history: Vec<Change>,
+    events: BTreeMap<(String, String), Value>,
+    pages: HashMap<String, Page>,
+    next_token: u64,
+    next_uid: u64,
+}
+
+impl Store {
+    pub fn new() -> Store {
+        Store {
+            // Well away from "0", which means "any version" to the API.
+            resource_version: 1000,
+            oldest_kept: 0,
+            pods: BTreeMap::new(),
+            history: Vec::new(),
+            events: BTreeMap::new(),
+            pages: HashMap::new(),
+            next_token: 1,
+            next_uid: 1,
+        }
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    fn fresh_uid(&mut self) -> String {
+        let n = self.next_uid;
+        self.next_uid += 1;
+        format!("0fa4e000-0000-4000-8000-{n:012x}")
+    }
+
+    /// Adds (`kind` ADDED) or replaces (MODIFIED) a pod and records the change; returns the stored object.
+    pub fn put_pod(&mut self, pod: &FakePod, kind: &'static str) -> Value {
+        let key = (pod.namespace.clone(), pod.name.clone());
+        let existing = self.pods.get(&key);
+        match (kind, existing) {
+            ("ADDED", Some(_)) => panic!("fake API: pod {}/{} exists", pod.namespace, pod.name),
+            ("MODIFIED", None) => panic!("fake API: no pod {}/{}", pod.namespace, pod.name),
+            _ => {}
+        }
+        let old_uid = existing.and_then(|old| old["metadata"]["uid"].as_str().map(String::from));
+        let created = existing
+            .and_then(|old| {
+                old["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .unwrap_or_else(now);
+        let uid = match (&pod.uid, old_uid) {
+            (Some(uid), _) => uid.clone(),
+            (None, Some(uid)) => uid,
+            (None, None) => self.fresh_uid(),
+        };
+        let resource_version = self.bump();
+        let object = pod_json(pod, &uid, resource_version, &created);
+        self.pods.insert(key, object.clone());
+        self.record(kind, &pod.namespace, object.clone());
+        object
+    }
+
+    pub fn delete_pod(&mut self, namespace: &str, name: &str) -> Value {
+        let key = (namespace.to_string(), name.to_string());
+        let Some(mut object) = self.pods.remove(&key) else {
+            panic!("fake API: no pod {namespace}/{name}");
+        };
+        let resource_version = self.bump();
+        object["metadata"]["resourceVersion"] = json!(resource_version.to_string());
+        self.record("DELETED", namespace, object.clone());
+        object
+    }
+
+    fn record(&mut self, kind: &'static str, namespace: &str, object: Value) {
+        self.history.push(Change {
+            resource_version: self.resource_version,
+            kind,
+            namespace: namespace.to_string(),
+            object,
+        });
+    }
+
+    pub fn pods(&self) -> Vec<Value> {
+        self.pods.values().cloned().collect()
+    }
+
+    /// Forgets every version so far, as etcd compaction does: the version moves on by one (as if some
+    /// other object changed) and only watches and continue tokens from the new one are served.
+    pub fn expire_history(&mut self) {
+        self.oldest_kept = self.bump();
+        self.pages.clear();
+    }
+
+    pub fn is_expired(&self, resource_version: u64) -> bool {
+        resource_version < self.oldest_kept
+    }
+
+    /// The changes after `resource_version` in `namespace` (all when `None`).
+    pub fn changes_after(&self, resource_version: u64, namespace: Option<&str>) -> Vec<&Change> {
+        let start = self
+            .history
+            .partition_point(|change| change.resource_version <= resource_version);
+        self.history[start..]
+            .iter()
+            .filter(|change| namespace.is_none_or(|ns| ns == change.namespace))
+            .collect()
+    }
+
+    /// The current pods of `namespace` (all when `None`), in key order.
+    pub fn pods_in(&self, namespace: Option<&str>) -> Vec<Value> {
+        self.pods
+            .iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|wanted| wanted == ns))
+            .map(|(_, pod)| pod.clone())
+            .collect()
+    }
+
+    /// One page of a pod list: the first when `continue_token` is `None`.
+    pub fn list_pods(
+        &mut self,
+        namespace: Option<&str>,
+        limit: Option<usize>,
+        continue_token: Option<&str>,
+    ) -> Result<Value, Refusal> {
+        let (resource_version, items) = match continue_token {
+            None => (self.resource_version, self.pods_in(namespace)),
+            Some(token) => match self.pages.get(token) {
+                Some(page) => (page.resource_version, page.items.clone()),
+                None => {
+                    return Err(status(
+                        410,
+                        "The provided continue parameter is too old to display a consistent list \
+                         result. You can start a new list without the continue parameter.",
+                    ));
+                }
+            },
+        };
+        let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+        let limit = limit.filter(|limit| *limit > 0).unwrap_or(usize::MAX);
+        let page: Vec<Value> = if items.len() > limit {
+            let rest = items[limit..].to_vec();
+            let token = format!("fake-continue-{}", self.next_token);
+            self.next_token += 1;
+            metadata["continue"] = json!(token);
+            metadata["remainingItemCount"] = json!(rest.len());
+            self.pages.insert(
+                token,
+                Page {
+                    resource_version,
+                    items: rest,
+                },
+            );
+            items[..limit].to_vec()
+        } else {
+            items
+        };
+        Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": metadata, "items": page}))
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.pods
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.events.values().cloned().collect()
+    }
+
+    pub fn event(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.events
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    pub fn list_events(&self, namespace: &str) -> Value {
+        let items: Vec<Value> = self
+            .events
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|(_, event)| event.clone())
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "EventList",
+            "metadata": {"resourceVersion": self.resource_version.to_string()},
+            "items": items,
+        })
+    }
+
+    /// `POST .../namespaces/{ns}/events`: 201 with the stored object, or 409 AlreadyExists.
+    pub fn create_event(&mut self, namespace: &str, mut body: Value) -> Result<Value, Refusal> {
+        if !body.is_object() {
+            return Err(status(400, "the body is not a JSON object"));
+        }
+        let metadata = &body["metadata"];
+        if metadata["namespace"]
+            .as_str()
+            .is_some_and(|ns| !ns.is_empty() && ns != namespace)
+        {
+            return Err(status(
+                400,
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let name = match (metadata["name"].as_str(), metadata["generateName"].as_str()) {
+            (Some(name), _) if !name.is_empty() => name.to_string(),
+            (_, Some(prefix)) => format!("{prefix}{:05x}", self.next_uid),
+            _ => {
+                return Err(status(
+                    422,
+                    "Event is invalid: metadata.name: Required value",
+                ));
+            }
+        };
+        let key = (namespace.to_string(), name.clone());
+        if self.events.contains_key(&key) {
+            return Err(status(409, &format!("events \"{name}\" already exists")));
+        }
+        let uid = self.fresh_uid();
+        let resource_version = self.bump();
+        let metadata = &mut body["metadata"];
+        metadata["name"] = json!(name);
+        metadata["namespace"] = json!(namespace);
+        metadata["uid"] = json!(uid);
+        metadata["resourceVersion"] = json!(resource_version.to_string());
+        metadata["creationTimestamp"] = json!(now());
+        if body.get("apiVersion").is_none() {
+            body["apiVersion"] = json!("v1");
+        }
+        if body.get("kind").is_none() {
+            body["kind"] = json!("Event");
+        }
+        self.events.insert(key, body.clone());
+        Ok(body)
+    }
+
+    /// `PATCH` (JSON merge patch) or `PUT` (replace) of an Event: 200, 404, or 409 when the request
+    /// names a resourceVersion that is no longer the stored one.
+    pub fn change_event(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        body: &Value,
+        replace: bool,
+    ) -> Result<Value, Refusal> {
+        let key = (namespace.to_string(), name.to_string());
+        let Some(stored) = self.events.get(&key) else {
+            return Err(status(404, &format!("events \"{name}\" not found")));
+        };
+        let wanted = body["metadata"]["resourceVersion"].as_str();
+        if wanted
+            .is_some_and(|wanted| Some(wanted) != stored["metadata"]["resourceVersion"].as_str())
+        {
+            return Err(status(
+                409,
+                &format!(
+                    "Operation cannot be fulfilled on events \"{name}\": the object has been \
+                     modified; please apply your changes to the latest version and try again"
+                ),
+            ));
+        }
+        let mut changed = if replace {
+            body.clone()
+        } else {
+            let mut merged = stored.clone();
+            merge_patch(&mut merged, body);
+            merged
+        };
+        // Identity fields are the server's, whatever the request says.
+        for field in ["name", "namespace", "uid", "creationTimestamp"] {
+            changed["metadata"][field] = stored["metadata"][field].clone();
+        }
+        let resource_version = self.bump();
+        changed["metadata"]["resourceVersion"] = json!(resource_version.to_string());
+        self.events.insert(key, changed.clone());
+        Ok(changed)
+    }
+}
+
+/// RFC 7386 JSON merge patch: objects merge key by key, `null` removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(target) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// A `Status` body for `code`, with the reason the API server gives for it.
+pub fn status(code: u16, message: &str) -> Refusal {
+    let reason = match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 if message.contains("already exists") => "AlreadyExists",
+        409 => "Conflict",
+        410 => "Expired",
+        415 => "UnsupportedMediaType",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
+    };
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    (code, body)
+}
+
+/// Now as the API formats timestamps (RFC 3339, seconds, UTC).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
