@@ -59,14 +59,24 @@ impl Health {
 
     /// Sets (and, the first time, adds) a named readiness condition.
     pub fn set_condition(&self, name: &'static str, ready: bool) {
-        let mut conditions = self.conditions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conditions = self
+            .conditions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         conditions.insert(name, ready);
     }
 
     /// The conditions that do not hold yet; ready when empty.
     pub fn unready_conditions(&self) -> Vec<&'static str> {
-        let conditions = self.conditions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        conditions.iter().filter(|(_, ready)| !**ready).map(|(name, _)| *name).collect()
+        let conditions = self
+            .conditions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        conditions
+            .iter()
+            .filter(|(_, ready)| !**ready)
+            .map(|(name, _)| *name)
+            .collect()
     }
 
     pub fn is_ready(&self) -> bool {

@@ -15,6 +15,7 @@ pub mod checksum;
 pub mod config;
 pub mod events;
 pub mod health;
+pub mod kubernetes;
 
 pub mod metrics;
 pub mod model;

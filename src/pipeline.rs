@@ -16,15 +16,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{Receiver, Sender, bounded};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, SinkKind, SourceConfig};
+use crate::config::{Config, KubernetesConfig, SinkKind, SourceConfig};
+use crate::events::{self, EventSettings};
 use crate::health::Health;
+use crate::kubernetes::{self, KubeSettings};
 use crate::metrics::{self, Metrics};
-use crate::model::Position;
+use crate::model::{Batch, PacketDrop, Position};
 use crate::parse::{self, Parser};
+use crate::resolve::dns::{DnsSettings, ReverseDns};
+use crate::resolve::{self, pods::PodIndex};
 use crate::sinks;
 use crate::sources::checkpoint::{self, CheckpointStore};
 use crate::sources::file::{self, FileSourceSettings};
@@ -36,6 +40,16 @@ const LINE_QUEUE_BATCHES: usize = 16;
 const MAX_BATCH_LINES: usize = 1024;
 /// A checkpoint is written at most this often (and always at shutdown).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// Event writes outstanding at the API at once (each for a different Event).
+const EVENT_WRITES_IN_FLIGHT: usize = 8;
+/// Distinct Events waiting (aggregating) for the rate limit or the API before new ones are shed.
+const MAX_PENDING_EVENTS: usize = 10_000;
+/// At shutdown, how long Event writes in flight may still finish (SIGTERM must end the agent in 2 s).
+const EVENTS_SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
+/// An Event write still failing after this long is given up and counted.
+const EVENT_WRITE_GIVE_UP: Duration = Duration::from_secs(600);
+/// Pods per list page: pages keep the memory of a relist small.
+const POD_LIST_PAGE_SIZE: u32 = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -123,15 +137,21 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     }));
 
     let acks = checkpoints.as_ref().map(|_| acks_tx);
-    let sink_metrics = metrics.clone();
     match config.sink {
-        // Wired in the next commit, once the resolve and events stages exist.
-        SinkKind::Kubernetes(_) => return Err(PipelineError::Kubernetes("EVENT_SINK=kubernetes is not wired yet".into())),
-        SinkKind::Stdout => workers.push(spawn.worker("sink-stdout", move || {
-            // Buffered, and flushed once per batch: a burst costs a few writes, not one per record.
-            let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            sinks::stdout::run(drops_rx, acks, stdout, sink_metrics).map_err(PipelineError::Stdout)
-        })),
+        SinkKind::Stdout => {
+            let sink_metrics = metrics.clone();
+            workers.push(spawn.worker("sink-stdout", move || {
+                // Buffered, and flushed once per batch: a burst costs a few writes, not one per record.
+                let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+                sinks::stdout::run(drops_rx, acks, stdout, sink_metrics)
+                    .map_err(PipelineError::Stdout)
+            }));
+        }
+        SinkKind::Kubernetes(settings) => {
+            workers.extend(spawn_kubernetes_stages(
+                settings, drops_rx, acks, &spawn, &metrics,
+            ));
+        }
     }
 
     if let Some(store) = checkpoints {
@@ -193,6 +213,97 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
             Ok(())
         }
     }
+}
+
+/// The stages after parsing when drops become Events:
+///
+/// ```text
+/// parse ──Batch<PacketDrop>──▶ resolve ──Batch<Located>──▶ events ──EventWrite──▶ kubernetes ──▶ API
+///            (PodIndex ◀── pod watch in kubernetes)          ▲── EventOutcome ──┘
+/// events ──Position (once every drop of a batch is accepted or shed)──▶ checkpoint
+/// ```
+fn spawn_kubernetes_stages(
+    settings: KubernetesConfig,
+    drops: Receiver<Batch<PacketDrop>>,
+    acks: Option<Sender<Position>>,
+    spawn: &Spawner,
+    metrics: &Arc<Metrics>,
+) -> Vec<Worker> {
+    let index = Arc::new(PodIndex::new(metrics.clone()));
+    spawn
+        .health
+        .set_condition(kubernetes::READY_CONDITION, false);
+    let dns = ReverseDns::new(DnsSettings::defaults(settings.dns_lookup), metrics.clone());
+    let (located_tx, located_rx) = bounded(LINE_QUEUE_BATCHES);
+    let (writes_tx, writes_rx) = bounded(EVENT_WRITES_IN_FLIGHT);
+    // Outcomes never outnumber the writes in flight, so the writer never waits on this channel.
+    let (outcomes_tx, outcomes_rx) = bounded(EVENT_WRITES_IN_FLIGHT * 2);
+    let mut workers = Vec::new();
+
+    let (resolve_index, resolve_stop, resolve_metrics) =
+        (index.clone(), spawn.stop.clone(), metrics.clone());
+    workers.push(spawn.worker("resolve", move || {
+        resolve::run(
+            drops,
+            located_tx,
+            resolve_index,
+            dns,
+            resolve_stop,
+            resolve_metrics,
+        );
+        Ok(())
+    }));
+
+    let event_settings = EventSettings {
+        identifier: settings.identifier,
+        repeat_interval: settings.repeat_interval,
+        qps: settings.events_qps,
+        burst: settings.events_burst,
+        node_name: settings.node_name.clone(),
+        max_pending: MAX_PENDING_EVENTS,
+        max_in_flight: EVENT_WRITES_IN_FLIGHT,
+        shutdown_grace: EVENTS_SHUTDOWN_GRACE,
+    };
+    let (events_stop, events_metrics) = (spawn.stop.clone(), metrics.clone());
+    workers.push(spawn.worker("events", move || {
+        events::run(
+            event_settings,
+            located_rx,
+            writes_tx,
+            outcomes_rx,
+            acks,
+            events_stop,
+            events_metrics,
+        );
+        Ok(())
+    }));
+
+    let kube_settings = KubeSettings {
+        kubeconfig: settings.kubeconfig,
+        api_server: settings.api_server,
+        node_name: settings.node_name,
+        reason: settings.reason,
+        component: settings.component,
+        resync: settings.pod_resync,
+        identifier_label: settings.identifier_label,
+        page_size: POD_LIST_PAGE_SIZE,
+        give_up_after: EVENT_WRITE_GIVE_UP,
+    };
+    let (kube_health, kube_stop, kube_metrics) =
+        (spawn.health.clone(), spawn.stop.clone(), metrics.clone());
+    workers.push(spawn.worker("kubernetes", move || {
+        kubernetes::run(
+            kube_settings,
+            index,
+            writes_rx,
+            outcomes_tx,
+            kube_health,
+            kube_stop,
+            kube_metrics,
+        )
+        .map_err(|error| PipelineError::Kubernetes(error.to_string()))
+    }));
+    workers
 }
 
 /// A pipeline stage's thread, by name.

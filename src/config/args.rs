@@ -121,7 +121,11 @@ pub struct Args {
     pub kube_event_display_reason: String,
 
     /// The Events' source component.
-    #[arg(long, env = "KUBE_EVENT_SOURCE_COMPONENT_NAME", default_value = "kube-iptables-tailer")]
+    #[arg(
+        long,
+        env = "KUBE_EVENT_SOURCE_COMPONENT_NAME",
+        default_value = "kube-iptables-tailer"
+    )]
     pub kube_event_source_component_name: String,
 
     /// Repeats of a drop within this many minutes raise the count of one Event instead of creating another.

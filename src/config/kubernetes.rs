@@ -30,12 +30,19 @@ pub fn cluster_configured(args: &Args) -> bool {
     given(&args.kubernetes_service_host) || given(&args.kubeconfig) || given(&args.kube_api_server)
 }
 
-pub fn kubernetes(args: &Args, host_name: impl FnOnce() -> String) -> Result<KubernetesConfig, ConfigError> {
+pub fn kubernetes(
+    args: &Args,
+    host_name: impl FnOnce() -> String,
+) -> Result<KubernetesConfig, ConfigError> {
     let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
     let api_server = non_empty(&args.kube_api_server);
     if let Some(server) = &api_server {
         if !(server.starts_with("https://") || server.starts_with("http://")) {
-            return Err(invalid("KUBE_API_SERVER", server, "must be an http:// or https:// URL"));
+            return Err(invalid(
+                "KUBE_API_SERVER",
+                server,
+                "must be an http:// or https:// URL",
+            ));
         }
     }
     let identifier = match args.pod_identifier.as_str() {
@@ -53,16 +60,32 @@ pub fn kubernetes(args: &Args, host_name: impl FnOnce() -> String) -> Result<Kub
     };
     let identifier_label = non_empty(&args.pod_identifier_label);
     if identifier == PodIdentifier::Label && identifier_label.is_none() {
-        return Err(invalid("POD_IDENTIFIER_LABEL", "", "required when POD_IDENTIFIER=label"));
+        return Err(invalid(
+            "POD_IDENTIFIER_LABEL",
+            "",
+            "required when POD_IDENTIFIER=label",
+        ));
     }
     let dns_lookup = match args.dns_lookup.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => true,
         "false" | "0" | "no" => false,
-        _ => return Err(invalid("DNS_LOOKUP", &args.dns_lookup, "must be true or false")),
+        _ => {
+            return Err(invalid(
+                "DNS_LOOKUP",
+                &args.dns_lookup,
+                "must be true or false",
+            ));
+        }
     };
     let events_qps = match args.events_qps.trim().parse::<f64>() {
         Ok(qps) if qps > 0.0 && qps <= 10_000.0 => qps,
-        _ => return Err(invalid("EVENTS_QPS", &args.events_qps, "must be a number above 0, at most 10000")),
+        _ => {
+            return Err(invalid(
+                "EVENTS_QPS",
+                &args.events_qps,
+                "must be a number above 0, at most 10000",
+            ));
+        }
     };
     let events_burst = number_in("EVENTS_BURST", &args.events_burst, 1, 100_000)? as u32;
     let resync = number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
@@ -74,7 +97,10 @@ pub fn kubernetes(args: &Args, host_name: impl FnOnce() -> String) -> Result<Kub
     )?;
     for (variable, value) in [
         ("KUBE_EVENT_DISPLAY_REASON", &args.kube_event_display_reason),
-        ("KUBE_EVENT_SOURCE_COMPONENT_NAME", &args.kube_event_source_component_name),
+        (
+            "KUBE_EVENT_SOURCE_COMPONENT_NAME",
+            &args.kube_event_source_component_name,
+        ),
     ] {
         if value.trim().is_empty() {
             return Err(invalid(variable, value, "must not be empty"));

@@ -20,7 +20,6 @@ mod kubernetes;
 
 use crate::parse::TimeLayout;
 
-
 /// The validated configuration every other module receives.
 #[derive(Debug)]
 pub struct Config {
@@ -172,7 +171,9 @@ impl Config {
         let sink = match args.event_sink.as_str() {
             "stdout" => SinkKind::Stdout,
             "auto" if !kubernetes::cluster_configured(&args) => SinkKind::Stdout,
-            "auto" | "kubernetes" => SinkKind::Kubernetes(kubernetes::kubernetes(&args, host_name)?),
+            "auto" | "kubernetes" => {
+                SinkKind::Kubernetes(kubernetes::kubernetes(&args, host_name)?)
+            }
             other => {
                 return Err(invalid(
                     "EVENT_SINK",

@@ -160,7 +160,10 @@ fn each_bad_kubernetes_value_names_its_variable() {
             &["--pod-identifier=ip"],
             "invalid POD_IDENTIFIER=\"ip\": must be namespace, name, label or name_with_namespace",
         ),
-        (&["--dns-lookup=maybe"], "invalid DNS_LOOKUP=\"maybe\": must be true or false"),
+        (
+            &["--dns-lookup=maybe"],
+            "invalid DNS_LOOKUP=\"maybe\": must be true or false",
+        ),
         (
             &["--events-qps=0"],
             "invalid EVENTS_QPS=\"0\": must be a number above 0, at most 10000",
@@ -177,6 +180,10 @@ fn each_bad_kubernetes_value_names_its_variable() {
     for (flags, message) in cases {
         let mut all = vec!["--iptables-log-path=/l", "--event-sink=kubernetes"];
         all.extend_from_slice(flags);
-        assert_eq!(parse(&all).unwrap_err().to_string(), message, "flags {flags:?}");
+        assert_eq!(
+            parse(&all).unwrap_err().to_string(),
+            message,
+            "flags {flags:?}"
+        );
     }
 }

@@ -28,7 +28,10 @@ impl Backoff {
 
 /// A number in [0, 1) that differs from call to call; good enough to spread retries, not for secrets.
 fn jitter_fraction() -> f64 {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let mixed = crate::checksum::checksum(&nanos.to_le_bytes());
     (mixed % 10_000) as f64 / 10_000.0
 }
@@ -48,15 +51,27 @@ mod tests {
         let delays: Vec<Duration> = (0..5).map(|_| backoff.next_delay(None)).collect();
         for (delay, step) in delays.iter().zip([100, 200, 400, 500, 500]) {
             let step = Duration::from_millis(step);
-            assert!(*delay >= step.mul_f64(0.75) && *delay <= step.mul_f64(1.25), "{delay:?} for {step:?}");
+            assert!(
+                *delay >= step.mul_f64(0.75) && *delay <= step.mul_f64(1.25),
+                "{delay:?} for {step:?}"
+            );
         }
     }
 
     #[test]
     fn retry_after_wins_but_is_capped() {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
-        assert_eq!(backoff.next_delay(parse_retry_after(Some("2"))), Duration::from_secs(2));
-        assert_eq!(backoff.next_delay(parse_retry_after(Some("600"))), Duration::from_secs(30));
-        assert_eq!(parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+        assert_eq!(
+            backoff.next_delay(parse_retry_after(Some("2"))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff.next_delay(parse_retry_after(Some("600"))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            parse_retry_after(Some("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
     }
 }

@@ -14,7 +14,9 @@ pub enum ClientError {
     Runtime(std::io::Error),
     #[error("cannot read the kubeconfig {path}: {message}")]
     Kubeconfig { path: String, message: String },
-    #[error("no Kubernetes configuration found (not in a cluster, no kubeconfig, no KUBE_API_SERVER): {0}")]
+    #[error(
+        "no Kubernetes configuration found (not in a cluster, no kubeconfig, no KUBE_API_SERVER): {0}"
+    )]
     NotFound(String),
     #[error("KUBE_API_SERVER {0:?} is not a URL")]
     BadServer(String),
@@ -27,8 +29,12 @@ pub enum ClientError {
 pub async fn connect(settings: &KubeSettings) -> Result<Client, ClientError> {
     let mut config = match &settings.kubeconfig {
         Some(path) => {
-            let kubeconfig_error = |message: String| ClientError::Kubeconfig { path: path.display().to_string(), message };
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(e.to_string()))?;
+            let kubeconfig_error = |message: String| ClientError::Kubeconfig {
+                path: path.display().to_string(),
+                message,
+            };
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|e| kubeconfig_error(e.to_string()))?;
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| kubeconfig_error(e.to_string()))?
@@ -50,5 +56,7 @@ pub async fn connect(settings: &KubeSettings) -> Result<Client, ClientError> {
 }
 
 fn parse_server(server: &str) -> Result<http::Uri, ClientError> {
-    server.parse().map_err(|_| ClientError::BadServer(server.to_string()))
+    server
+        .parse()
+        .map_err(|_| ClientError::BadServer(server.to_string()))
 }

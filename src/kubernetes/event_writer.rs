@@ -44,7 +44,9 @@ pub async fn write_events(
     loop {
         // The channel is crossbeam's: wait for it on the blocking pool, a short while at a time.
         let receiver = writes.clone();
-        let next = tokio::task::spawn_blocking(move || receiver.recv_timeout(Duration::from_millis(100))).await;
+        let next =
+            tokio::task::spawn_blocking(move || receiver.recv_timeout(Duration::from_millis(100)))
+                .await;
         match next {
             Ok(Ok(write)) => {
                 let writer = Writer {
@@ -73,7 +75,9 @@ pub async fn write_events(
 }
 
 fn forget_old_counts(known: &KnownCounts) {
-    let mut known = known.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut known = known
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if known.len() > 1024 {
         known.retain(|_, (_, written)| written.elapsed() < FORGET_COUNTS_AFTER);
     }
@@ -115,16 +119,18 @@ impl Writer {
                     } else {
                         self.metrics.events_patched.inc();
                     }
-                    return Some(WriteResult::Accepted { created: known.is_none() });
+                    return Some(WriteResult::Accepted {
+                        created: known.is_none(),
+                    });
                 }
-                Answer::Conflict if known.is_none() => match self.get_count(&write).await {
-                    // It exists (written before a restart, or by a retry whose answer was lost).
-                    Some(count) => {
+                // It exists (written before a restart, or by a retry whose answer was lost): raise it
+                // from the count it has; if that cannot be read now, the write retries.
+                Answer::Conflict if known.is_none() => {
+                    if let Some(count) = self.get_count(&write).await {
                         known = Some(count);
                         continue;
                     }
-                    None => {}
-                },
+                }
                 // Our Event is gone (Events expire after an hour): create it anew.
                 Answer::Conflict => {
                     known = None;
@@ -134,7 +140,11 @@ impl Writer {
                 Answer::Retry(_) => {}
             }
             if started.elapsed() > self.settings.give_up_after {
-                log::warn!("giving up on Event {} after {:?}", write.name, started.elapsed());
+                log::warn!(
+                    "giving up on Event {} after {:?}",
+                    write.name,
+                    started.elapsed()
+                );
                 return Some(WriteResult::Shed { reason: "gave_up" });
             }
             let retry_after = match answer {
@@ -147,7 +157,11 @@ impl Writer {
     }
 
     fn known_count(&self, name: &str) -> Option<u32> {
-        self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(name).map(|(count, _)| *count)
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .map(|(count, _)| *count)
     }
 
     fn remember(&self, name: &str, count: u32) {
@@ -159,8 +173,10 @@ impl Writer {
 
     async fn create(&self, write: &EventWrite) -> Answer {
         let body = event_body(write, &self.settings);
-        let request = kube::core::Request::new(events_path(&write.pod.namespace))
-            .create(&PostParams::default(), serde_json::to_vec(&body).expect("JSON"));
+        let request = kube::core::Request::new(events_path(&write.pod.namespace)).create(
+            &PostParams::default(),
+            serde_json::to_vec(&body).expect("JSON"),
+        );
         self.send(request, 409).await
     }
 
@@ -180,8 +196,8 @@ impl Writer {
 
     /// The count of an existing Event, or `None` when it cannot be read now (then the write retries).
     async fn get_count(&self, write: &EventWrite) -> Option<u32> {
-        let request =
-            kube::core::Request::new(events_path(&write.pod.namespace)).get(&write.name, &GetParams::default());
+        let request = kube::core::Request::new(events_path(&write.pod.namespace))
+            .get(&write.name, &GetParams::default());
         match self.send(request, 404).await {
             Answer::Done(event) => Some(event["count"].as_u64().unwrap_or(1) as u32),
             _ => None,
@@ -204,19 +220,28 @@ impl Writer {
         let response = match self.client.send(request.map(Body::from)).await {
             Ok(response) => response,
             Err(error) => {
-                self.metrics.api_errors.with_label_values(&["network"]).inc();
+                self.metrics
+                    .api_errors
+                    .with_label_values(&["network"])
+                    .inc();
                 log::debug!("API request failed: {error}");
                 return Answer::Retry(None);
             }
         };
         let status = response.status().as_u16();
         let retry_after = parse_retry_after(
-            response.headers().get("retry-after").and_then(|value| value.to_str().ok()),
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok()),
         );
         let body = match response.into_body().collect_bytes().await {
             Ok(body) => body,
             Err(error) => {
-                self.metrics.api_errors.with_label_values(&["network"]).inc();
+                self.metrics
+                    .api_errors
+                    .with_label_values(&["network"])
+                    .inc();
                 log::debug!("reading an API answer failed: {error}");
                 return Answer::Retry(None);
             }
@@ -224,12 +249,18 @@ impl Writer {
         if (200..300).contains(&status) {
             return Answer::Done(serde_json::from_slice(&body).unwrap_or(Value::Null));
         }
-        self.metrics.api_errors.with_label_values(&[&status.to_string()]).inc();
+        self.metrics
+            .api_errors
+            .with_label_values(&[&status.to_string()])
+            .inc();
         match status {
             _ if status == conflict => Answer::Conflict,
             429 | 500..=599 => Answer::Retry(retry_after),
             _ => {
-                log::warn!("the API rejected an Event write ({status}): {}", String::from_utf8_lossy(&body));
+                log::warn!(
+                    "the API rejected an Event write ({status}): {}",
+                    String::from_utf8_lossy(&body)
+                );
                 Answer::Reject
             }
         }

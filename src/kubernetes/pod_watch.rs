@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
 use super::{KubeSettings, stopped};
@@ -94,26 +94,33 @@ fn record(pod: &Pod, identifier_label: Option<&str>) -> Option<PodRecord> {
         .unwrap_or_default();
     if ips.is_empty() {
         // Older API servers only fill `podIP`.
-        ips.extend(status.and_then(|status| status.pod_ip.as_deref()).and_then(|ip| ip.parse::<IpAddr>().ok()));
+        ips.extend(
+            status
+                .and_then(|status| status.pod_ip.as_deref())
+                .and_then(|ip| ip.parse::<IpAddr>().ok()),
+        );
     }
     if ips.is_empty() {
         return None;
     }
-    let phase = match status.and_then(|status| status.phase.as_deref()) {
-        Some("Running") => PodPhase::Running,
-        Some("Pending") | None => PodPhase::Pending,
-        Some(_) => PodPhase::Finished,
-    };
+    let phase = PodPhase::from_status(status.and_then(|status| status.phase.as_deref()));
     let info = PodInfo {
         namespace: metadata.namespace.clone().unwrap_or_default(),
         name: metadata.name.clone().unwrap_or_default(),
         uid: metadata.uid.clone().unwrap_or_default(),
-        node: spec.and_then(|spec| spec.node_name.clone()).unwrap_or_default(),
+        node: spec
+            .and_then(|spec| spec.node_name.clone())
+            .unwrap_or_default(),
         host_network: spec.and_then(|spec| spec.host_network).unwrap_or(false),
         identifier_label: identifier_label
             .and_then(|key| metadata.labels.as_ref()?.get(key).cloned()),
     };
-    Some(PodRecord { info, ips, phase, deleting: metadata.deletion_timestamp.is_some() })
+    Some(PodRecord {
+        info,
+        ips,
+        phase,
+        deleting: metadata.deletion_timestamp.is_some(),
+    })
 }
 
 #[cfg(test)]

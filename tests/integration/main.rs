@@ -5,4 +5,5 @@ mod agent;
 mod fake_api_selftest;
 mod file_source;
 mod kernel;
+mod kubernetes;
 mod support;
