@@ -25,6 +25,8 @@ use crate::model::{EventOutcome, EventWrite, WriteResult};
 /// Counts remembered for Events not written for this long are forgotten (a later write then learns
 /// the count again from a 409 and a GET).
 const FORGET_COUNTS_AFTER: Duration = Duration::from_secs(3600);
+/// The annotation that carries the id of the write that created an Event.
+const WRITE_ID_ANNOTATION: &str = "kube-iptables-tailer/write-id";
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
@@ -40,6 +42,12 @@ pub async fn write_events(
 ) {
     let settings = Arc::new(settings);
     let known: KnownCounts = Arc::default();
+    let instance: Arc<str> = format!(
+        "{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    )
+    .into();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         // The channel is crossbeam's: wait for it on the blocking pool, a short while at a time.
@@ -50,6 +58,7 @@ pub async fn write_events(
         match next {
             Ok(Ok(write)) => {
                 let writer = Writer {
+                    instance: instance.clone(),
                     client: client.clone(),
                     settings: settings.clone(),
                     known: known.clone(),
@@ -84,6 +93,8 @@ fn forget_old_counts(known: &KnownCounts) {
 }
 
 struct Writer {
+    /// This process among all that ever wrote: its PID and start time.
+    instance: Arc<str>,
     client: Client,
     settings: Arc<KubeSettings>,
     known: KnownCounts,
@@ -123,14 +134,21 @@ impl Writer {
                         created: known.is_none(),
                     });
                 }
-                // It exists (written before a restart, or by a retry whose answer was lost): raise it
-                // from the count it has; if that cannot be read now, the write retries.
-                Answer::Conflict if known.is_none() => {
-                    if let Some(count) = self.get_count(&write).await {
+                // It exists: written by this very write, whose answer was lost (then it carries our
+                // write id and is done), or before a restart (then it is raised from the count it
+                // has). If it cannot be read now, the write retries.
+                Answer::Conflict if known.is_none() => match self.get_existing(&write).await {
+                    Some((count, id)) if id.as_deref() == Some(self.write_id(&write).as_str()) => {
+                        self.remember(&write.name, count);
+                        self.metrics.events_created.inc();
+                        return Some(WriteResult::Accepted { created: true });
+                    }
+                    Some((count, _)) => {
                         known = Some(count);
                         continue;
                     }
-                }
+                    None => {}
+                },
                 // Our Event is gone (Events expire after an hour): create it anew.
                 Answer::Conflict => {
                     known = None;
@@ -171,8 +189,14 @@ impl Writer {
             .insert(name.to_string(), (count, Instant::now()));
     }
 
+    /// Names this write uniquely (this process, this ticket), so that a create whose answer was lost
+    /// can be recognised as ours on the retry's 409.
+    fn write_id(&self, write: &EventWrite) -> String {
+        format!("{}/{}", self.instance, write.ticket)
+    }
+
     async fn create(&self, write: &EventWrite) -> Answer {
-        let body = event_body(write, &self.settings);
+        let body = event_body(write, &self.settings, &self.write_id(write));
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).create(
             &PostParams::default(),
             serde_json::to_vec(&body).expect("JSON"),
@@ -194,12 +218,16 @@ impl Writer {
         self.send(request, 404).await
     }
 
-    /// The count of an existing Event, or `None` when it cannot be read now (then the write retries).
-    async fn get_count(&self, write: &EventWrite) -> Option<u32> {
+    /// The count and write id of an existing Event, or `None` when it cannot be read now.
+    async fn get_existing(&self, write: &EventWrite) -> Option<(u32, Option<String>)> {
         let request = kube::core::Request::new(events_path(&write.pod.namespace))
             .get(&write.name, &GetParams::default());
         match self.send(request, 404).await {
-            Answer::Done(event) => Some(event["count"].as_u64().unwrap_or(1) as u32),
+            Answer::Done(event) => {
+                let count = event["count"].as_u64().unwrap_or(1) as u32;
+                let id = event["metadata"]["annotations"][WRITE_ID_ANNOTATION].as_str();
+                Some((count, id.map(str::to_string)))
+            }
             _ => None,
         }
     }
@@ -276,12 +304,16 @@ fn timestamp(time: DateTime<Utc>) -> String {
 }
 
 /// A core/v1 Event as the original agent posted it (through client-go's recorder).
-fn event_body(write: &EventWrite, settings: &KubeSettings) -> Value {
+fn event_body(write: &EventWrite, settings: &KubeSettings, write_id: &str) -> Value {
     let pod = &write.pod;
     json!({
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": write.name, "namespace": pod.namespace},
+        "metadata": {
+            "name": write.name,
+            "namespace": pod.namespace,
+            "annotations": {WRITE_ID_ANNOTATION: write_id},
+        },
         "involvedObject": {
             "apiVersion": "v1",
             "kind": "Pod",

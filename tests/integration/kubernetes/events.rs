@@ -26,7 +26,7 @@ fn a_drop_between_two_pods_gives_each_its_event_with_the_original_text() {
         json!({
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"namespace": "shop"},
+            "metadata": {"namespace": "shop", "annotations": {"kube-iptables-tailer/write-id": "(any)"}},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": "shop", "name": pod, "uid": uid},
             "type": "Warning",
             "reason": "PacketDrop",

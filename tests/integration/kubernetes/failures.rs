@@ -145,3 +145,68 @@ fn a_restart_raises_the_same_events_instead_of_duplicating_them() {
     assert_eq!(events_on(&api, "cart-1")[0]["count"], 7);
     drop(agent);
 }
+
+#[test]
+fn an_expired_watch_is_followed_by_a_relist_that_finds_new_pods() {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path(), &api, &[]);
+    wait_ready(&agent);
+    // The history the agent's watch would resume from is gone: its next watch gets 410 Expired.
+    api.expire_history();
+    api.close_watches();
+    wait_until(
+        "the watch to be expired and restarted",
+        Duration::from_secs(20),
+        || agent.metric("kube_iptables_tailer_watch_restarts_total{reason=\"expired\"}") >= 1.0,
+    );
+    let lists = api
+        .requests_to("GET", "/api/v1/pods")
+        .iter()
+        .filter(|r| !r.is_watch())
+        .count();
+    assert_eq!(lists, 2, "one list at start, one after the expiry");
+    api.add_pod(
+        crate::support::fake_api::FakePod::new("late", "newcomer")
+            .uid("uid-late")
+            .ip("10.0.7.7"),
+    );
+    wait_until("the newcomer in the index", Duration::from_secs(10), || {
+        agent.metric("kube_iptables_tailer_pod_index_size") == 6.0
+    });
+    append_drop(dir.path(), Utc::now(), "10.0.1.5", "10.0.7.7", "TCP", 80, 2);
+    assert_eq!(wait_for_count(&api, "newcomer", 2).len(), 1);
+}
+
+#[test]
+fn dropped_connections_and_slow_answers_are_retried_without_double_counting() {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path(), &api, &[]);
+    wait_ready(&agent);
+    api.fault("POST", "/api/v1/namespaces/shop/events", 2, Fault::Drop);
+    // The create happens but its answer is lost: the retry's 409 must be recognised as our own write.
+    api.fault("POST", "/api/v1/namespaces/db/events", 1, Fault::LoseAnswer);
+    api.fault(
+        "PATCH",
+        "/api/v1/namespaces/db/events",
+        1,
+        Fault::Delay(Duration::from_millis(1500)),
+    );
+    let time = Utc::now();
+    append_drop(dir.path(), time, "10.0.1.5", "10.0.3.7", "TCP", 5432, 6);
+    assert_eq!(wait_for_count(&api, "frontend-1", 6).len(), 1);
+    assert_eq!(wait_for_count(&api, "postgres-0", 6).len(), 1);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_api_errors_total{code=\"network\"}"),
+        3.0
+    );
+    // A slow PATCH: the next drops wait for it (one write per Event at a time) and are then added.
+    append_drop(dir.path(), time, "10.0.1.5", "10.0.3.7", "TCP", 5432, 4);
+    assert_eq!(wait_for_count(&api, "postgres-0", 10).len(), 1);
+    let (status, took) = agent.terminate();
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+}

@@ -126,11 +126,18 @@ pub fn wait_for_count(api: &FakeApi, pod: &str, count: u64) -> Vec<Value> {
     events_on(api, pod)
 }
 
-/// The fields of an Event the agent decides, without what the server adds.
+/// The fields of an Event the agent decides, without what the server adds; the write id (unique per
+/// process and write) is checked for its shape and replaced by `(any)`.
 pub fn as_posted(event: &Value) -> Value {
     let mut event = event.clone();
     let metadata = event["metadata"].as_object_mut().unwrap();
-    metadata.retain(|key, _| key == "namespace");
+    metadata.retain(|key, _| key == "namespace" || key == "annotations");
+    let id = &mut metadata["annotations"]["kube-iptables-tailer/write-id"];
+    assert!(
+        id.as_str().is_some_and(|id| id.contains('/')),
+        "write id {id}"
+    );
+    *id = Value::from("(any)");
     event
 }
 

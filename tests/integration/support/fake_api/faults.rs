@@ -16,6 +16,9 @@ pub enum Fault {
     },
     /// The connection is closed after the request is read, without an answer.
     Drop,
+    /// The request is carried out, then the connection is closed without the answer: the client
+    /// cannot tell whether its write happened.
+    LoseAnswer,
     /// The normal answer, after this long.
     Delay(Duration),
 }

@@ -82,6 +82,12 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
         let keep_going = match plan {
             Plan::Refuse => false,
             Plan::Fail(Fault::Drop) => false,
+            Plan::Fail(Fault::LoseAnswer) => {
+                let mut state = shared.lock();
+                let expired = state.expired_answer;
+                let _ = routes::route(&mut state.store, expired, &request);
+                false
+            }
             Plan::Fail(Fault::Status { code, headers }) => {
                 let mut body = status(code, &format!("fake API fault: {code}")).1;
                 if let Some((_, seconds)) = headers
