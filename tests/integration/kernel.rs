@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::agent::Agent;
+use crate::support::fake_api::{FakeApi, FakePod};
 use crate::support::netns::{CLIENT_V4, CLIENT_V6, LogAllNetns, NetnsPair, SERVER_V4, SERVER_V6};
 use crate::support::rsyslog::{Rotation, Rsyslog};
 use crate::support::{kernel_lock, privileged, unique, wait_until};
@@ -162,5 +163,98 @@ fn nftables_drops_over_ipv4_and_ipv6_reach_stdout() {
         "the checkpoint to cover both lines",
         Duration::from_secs(5),
         || agent.metric("kube_iptables_tailer_checkpoint_writes_total") >= 1.0,
+    );
+}
+
+#[test]
+fn a_kernel_drop_between_two_pods_becomes_an_event_on_each() {
+    if !privileged(
+        "kernel drop to Kubernetes Events",
+        &[TOOLS, &["iptables"]].concat(),
+    ) {
+        return;
+    }
+    let _serial = kernel_lock();
+    let _log_all = LogAllNetns::enable();
+    let pair = NetnsPair::new();
+    let prefix = format!("{}:", unique("KITEVT"));
+    let log_prefix = format!("{prefix} ");
+    for target in [
+        vec!["-j", "LOG", "--log-prefix", &log_prefix],
+        vec!["-j", "DROP"],
+    ] {
+        let mut rule = vec!["-A", "INPUT", "-p", "udp", "--dport", "9996"];
+        rule.extend(target);
+        pair.in_server("iptables", &rule);
+    }
+    // The two namespaces play two pods.
+    let api = FakeApi::start();
+    api.add_pod(
+        FakePod::new("shop", "client-1")
+            .uid("uid-client")
+            .ip(CLIENT_V4),
+    );
+    api.add_pod(
+        FakePod::new("db", "server-1")
+            .uid("uid-server")
+            .node("node-2")
+            .ip(SERVER_V4),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rsyslog = Rsyslog::start(dir.path(), &prefix);
+    let url = api.url();
+    let agent = Agent::start(
+        dir.path(),
+        &[
+            ("IPTABLES_LOG_PATH", rsyslog.log.to_str().unwrap()),
+            ("IPTABLES_LOG_PREFIX", &prefix),
+            (
+                "STATE_DIRECTORY",
+                dir.path().join("state").to_str().unwrap(),
+            ),
+            ("EVENT_SINK", "kubernetes"),
+            ("KUBE_API_SERVER", &url),
+            ("NODE_NAME", "node-1"),
+            ("DNS_LOOKUP", "false"),
+        ],
+    );
+    wait_until("the pod index to sync", Duration::from_secs(20), || {
+        agent.metric("kube_iptables_tailer_pod_index_synced") == 1.0
+    });
+    for _ in 0..3 {
+        pair.send_udp(SERVER_V4, 9996);
+    }
+    let count_on = |pod: &str| -> u64 {
+        api.events()
+            .iter()
+            .filter(|event| event["involvedObject"]["name"] == pod)
+            .map(|event| event["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    wait_until("3 drops on each pod", Duration::from_secs(30), || {
+        count_on("client-1") == 3 && count_on("server-1") == 3
+    });
+    let message_on = |pod: &str| -> Vec<Value> {
+        api.events()
+            .iter()
+            .filter(|event| event["involvedObject"]["name"] == pod)
+            .map(|event| event["message"].clone())
+            .collect()
+    };
+    assert_eq!(
+        message_on("client-1"),
+        vec![json!(
+            "Packet dropped when sending traffic to db (198.18.0.2) on port 9996/UDP"
+        )]
+    );
+    assert_eq!(
+        message_on("server-1"),
+        vec![json!(
+            "Packet dropped when receiving traffic from shop (198.18.0.1) on port 9996/UDP"
+        )]
+    );
+    assert_eq!(
+        agent.metric("packet_drops_count{dst=\"db\",src=\"shop\"}"),
+        3.0
     );
 }
