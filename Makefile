@@ -6,11 +6,11 @@ CARGO ?= cargo
 run: build
 	scripts/run-sample.sh
 
-build:
+build: deps
 	$(CARGO) build --release --locked
 
 deps:
-	scripts/install-test-deps.sh
+	scripts/install-deps.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

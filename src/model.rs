@@ -33,6 +33,8 @@ pub struct Line {
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum Position {
     File(FilePosition),
+    Journald(JournalPosition),
+    Kmsg(KmsgPosition),
 }
 
 /// A byte offset in one particular file (not merely one path: rotation swaps files under a path).
@@ -43,6 +45,22 @@ pub struct FilePosition {
     pub identity: FileIdentity,
     /// Offset of the first byte not yet handed on (just after the last complete line).
     pub offset: u64,
+}
+
+/// A place in the systemd journal: the cursor of the last handled entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalPosition {
+    pub cursor: String,
+}
+
+/// A place in the kernel's ring buffer: records are numbered from boot, so the boot tells whether a
+/// sequence number still means anything.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsgPosition {
+    /// `/proc/sys/kernel/random/boot_id` when the record was read.
+    pub boot_id: String,
+    /// The sequence number of the last handled record.
+    pub sequence: u64,
 }
 
 /// What makes a file the same file: device and inode, plus a checksum of its first bytes, because an

@@ -25,13 +25,15 @@ use crate::events::{self, EventSettings};
 use crate::health::Health;
 use crate::kubernetes::{self, KubeSettings};
 use crate::metrics::{self, Metrics};
-use crate::model::{Batch, PacketDrop, Position};
+use crate::model::{Batch, Line, PacketDrop, Position};
 use crate::parse::{self, Parser};
 use crate::resolve::dns::{DnsSettings, ReverseDns};
 use crate::resolve::{self, pods::PodIndex};
 use crate::sinks;
 use crate::sources::checkpoint::{self, CheckpointStore};
 use crate::sources::file::{self, FileSourceSettings};
+use crate::sources::journald::{self, JournaldSettings};
+use crate::sources::kmsg::{self, KmsgSettings};
 use crate::stop::{self, Stop, StopTrigger};
 
 /// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
@@ -40,6 +42,8 @@ const LINE_QUEUE_BATCHES: usize = 16;
 const MAX_BATCH_LINES: usize = 1024;
 /// A checkpoint is written at most this often (and always at shutdown).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// This boot's id: kmsg sequence numbers only mean something within one boot.
+const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
 /// Event writes outstanding at the API at once (each for a different Event).
 const EVENT_WRITES_IN_FLIGHT: usize = 8;
 /// Distinct Events waiting (aggregating) for the rate limit or the API before new ones are shed.
@@ -102,32 +106,7 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         trigger: &trigger,
     };
 
-    let SourceConfig::File {
-        path,
-        from_beginning,
-        poll_interval,
-        max_line_bytes,
-    } = config.source;
-    let settings = FileSourceSettings {
-        path,
-        start: start.map(|Position::File(position)| position),
-        from_beginning,
-        poll_interval,
-        max_line_bytes,
-        max_batch_lines: MAX_BATCH_LINES,
-    };
-    let (source_metrics, source_health, source_stop) =
-        (metrics.clone(), health.clone(), stop.clone());
-    workers.push(spawn.worker("source-file", move || {
-        file::run(
-            settings,
-            lines_tx,
-            source_stop,
-            source_metrics,
-            source_health,
-        );
-        Ok(())
-    }));
+    workers.push(spawn_source(config.source, start, lines_tx, &spawn, &metrics));
 
     let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
     let (expiration, parse_metrics) = (config.expiration, metrics.clone());
@@ -211,6 +190,65 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         None => {
             log::info!("stopped");
             Ok(())
+        }
+    }
+}
+
+/// The source thread: file, journald or kmsg, each resuming from its own kind of checkpoint.
+fn spawn_source(
+    source: SourceConfig,
+    start: Option<Position>,
+    lines: Sender<Batch<Line>>,
+    spawn: &Spawner,
+    metrics: &Arc<Metrics>,
+) -> Worker {
+    let (metrics, health, stop) = (metrics.clone(), spawn.health.clone(), spawn.stop.clone());
+    match source {
+        SourceConfig::File { path, from_beginning, poll_interval, max_line_bytes } => {
+            let settings = FileSourceSettings {
+                path,
+                start: match start {
+                    Some(Position::File(position)) => Some(position),
+                    _ => None,
+                },
+                from_beginning,
+                poll_interval,
+                max_line_bytes,
+                max_batch_lines: MAX_BATCH_LINES,
+            };
+            spawn.worker("source-file", move || {
+                file::run(settings, lines, stop, metrics, health);
+                Ok(())
+            })
+        }
+        SourceConfig::Journald { directory } => {
+            let settings = JournaldSettings {
+                directory,
+                start: match start {
+                    Some(Position::Journald(position)) => Some(position),
+                    _ => None,
+                },
+                max_batch_lines: MAX_BATCH_LINES,
+            };
+            spawn.worker("source-journald", move || {
+                journald::run(settings, lines, stop, metrics, health);
+                Ok(())
+            })
+        }
+        SourceConfig::Kmsg { path } => {
+            let settings = KmsgSettings {
+                path,
+                boot_id_path: PathBuf::from(BOOT_ID_PATH),
+                start: match start {
+                    Some(Position::Kmsg(position)) => Some(position),
+                    _ => None,
+                },
+                max_batch_lines: MAX_BATCH_LINES,
+            };
+            spawn.worker("source-kmsg", move || {
+                kmsg::run(settings, lines, stop, metrics, health);
+                Ok(())
+            })
         }
     }
 }

@@ -15,13 +15,22 @@ use crate::parse::time::ORIGINAL_DEFAULT_LAYOUT;
                   Every option can also be set by the environment variable shown with it."
 )]
 pub struct Args {
-    /// Where log lines come from: file (journald and kmsg are not built yet).
+    /// Where log lines come from: file, journald or kmsg.
     #[arg(long, env = "LOG_SOURCE", default_value = "file")]
     pub log_source: String,
 
     /// The log file that rsyslog (or ulogd2) writes the kernel's LOG lines to. Required for LOG_SOURCE=file.
     #[arg(long, env = "IPTABLES_LOG_PATH")]
     pub iptables_log_path: Option<String>,
+
+    /// The journal directory to read (LOG_SOURCE=journald), e.g. a mounted /run/log/journal or
+    /// /var/log/journal; unset: the local system journal.
+    #[arg(long, env = "JOURNAL_DIRECTORY")]
+    pub journal_directory: Option<String>,
+
+    /// The kernel log device (LOG_SOURCE=kmsg).
+    #[arg(long, env = "KMSG_PATH", default_value = "/dev/kmsg")]
+    pub kmsg_path: String,
 
     /// The LOG rules' prefix that marks a drop line; repeat the flag, or separate with commas in the variable.
     #[arg(

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
@@ -43,6 +43,10 @@ pub enum SourceConfig {
         poll_interval: Duration,
         max_line_bytes: usize,
     },
+    /// The systemd journal's kernel entries, from `directory` or the local system journal.
+    Journald { directory: Option<PathBuf> },
+    /// The kernel ring buffer.
+    Kmsg { path: PathBuf },
 }
 
 impl SourceConfig {
@@ -50,6 +54,8 @@ impl SourceConfig {
     pub fn name(&self) -> &'static str {
         match self {
             SourceConfig::File { .. } => "file",
+            SourceConfig::Journald { .. } => "journald",
+            SourceConfig::Kmsg { .. } => "kmsg",
         }
     }
 }
@@ -100,13 +106,18 @@ impl Config {
                 max_line_bytes: number_in("MAX_LINE_BYTES", &args.max_line_bytes, 256, 64 << 20)?
                     as usize,
             },
-            "journald" | "kmsg" => {
-                return Err(invalid(
-                    "LOG_SOURCE",
-                    &args.log_source,
-                    "not supported by this version yet",
-                ));
-            }
+            "journald" => SourceConfig::Journald {
+                directory: match args.journal_directory.as_deref() {
+                    None | Some("") => None,
+                    Some(directory) if Path::new(directory).is_dir() => Some(PathBuf::from(directory)),
+                    Some(directory) => {
+                        return Err(invalid("JOURNAL_DIRECTORY", directory, "is not a directory"));
+                    }
+                },
+            },
+            "kmsg" => SourceConfig::Kmsg {
+                path: PathBuf::from(&args.kmsg_path),
+            },
             other => {
                 return Err(invalid(
                     "LOG_SOURCE",

@@ -33,6 +33,12 @@ pub struct Metrics {
     pub records_written: IntCounter,
     /// 1 once the source has opened its input and is reading.
     pub source_ready: IntGauge,
+    /// Records the source could not read, by reason (`overwritten` kmsg records, a `vanished_cursor`).
+    pub source_lost: IntCounterVec,
+    /// Times the source was opened again after an error.
+    pub source_reopens: IntCounter,
+    /// Seconds between now and the newest entry's time, as of the last entry read.
+    pub source_lag_seconds: prometheus::Gauge,
     /// Event writes given up on, by reason (`queue_full`, `rejected`, `gave_up`, ...).
     pub events_dropped: IntCounterVec,
     /// Events created, and Events whose count was raised.
@@ -98,6 +104,17 @@ impl Metrics {
                 "1 once the log source is open and being read",
             ))
             .expect("valid metric"),
+            source_lost: counter_vec(
+                "source_lost_total",
+                "Records the source could not read, by reason",
+                &["reason"],
+            ),
+            source_reopens: counter("source_reopens_total", "Times the source was opened again after an error"),
+            source_lag_seconds: prometheus::Gauge::with_opts(Opts::new(
+                format!("{PREFIX}_source_lag_seconds"),
+                "Now minus the time of the newest entry read, when it was read",
+            ))
+            .expect("valid metric"),
             events_dropped: counter_vec(
                 "events_dropped_total",
                 "Event writes given up on, by reason",
@@ -140,7 +157,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -152,6 +169,9 @@ impl Metrics {
             Box::new(self.checkpoint_failures.clone()),
             Box::new(self.records_written.clone()),
             Box::new(self.source_ready.clone()),
+            Box::new(self.source_lost.clone()),
+            Box::new(self.source_reopens.clone()),
+            Box::new(self.source_lag_seconds.clone()),
             Box::new(self.events_dropped.clone()),
             Box::new(self.events_created.clone()),
             Box::new(self.events_patched.clone()),

@@ -4,4 +4,6 @@
 pub mod checkpoint;
 pub mod file;
 pub mod fingerprint;
+pub mod journald;
+pub mod kmsg;
 pub mod lines;

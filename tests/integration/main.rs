@@ -4,6 +4,8 @@
 mod agent;
 mod fake_api_selftest;
 mod file_source;
+mod journald_source;
 mod kernel;
+mod kmsg_source;
 mod kubernetes;
 mod support;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests drive for real (firewalls in network namespaces, rsyslog,
+# Installs the Debian packages the build needs (libsystemd-dev, pkg-config for the journald source)
+# and the ones the tests drive for real (firewalls in network namespaces, rsyslog,
 # logrotate) when any is missing. Needs root for apt-get; without root it only says what is missing.
 set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
-needs=(ip:iproute2 iptables:iptables nft:nftables rsyslogd:rsyslog logrotate:logrotate pkg-config:pkg-config)
+needs=(ip:iproute2 iptables:iptables nft:nftables rsyslogd:rsyslog logrotate:logrotate pkg-config:pkg-config
+  journalctl:systemd /lib/systemd/systemd-journald:systemd)
 missing=()
 for need in "${needs[@]}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${need%%:*}" >/dev/null 2>&1 \
@@ -16,10 +18,10 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-test-deps: not root; missing packages (tests that need them will skip): ${missing[*]}" >&2
+  echo "install-deps: not root; missing packages (tests that need them will skip): ${missing[*]}" >&2
   exit 0
 fi
-echo "install-test-deps: installing ${missing[*]}" >&2
+echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

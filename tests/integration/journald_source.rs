@@ -1,0 +1,1 @@
+//! The journald source against real journal files (to be written).

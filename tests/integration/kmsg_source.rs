@@ -1,0 +1,1 @@
+//! The kmsg source against the real /dev/kmsg (to be written).
