@@ -1,0 +1,302 @@
+//! The resolve stage on a thread: exact `Located` values, positions passed on, the namespace label cap.
+
+use super::*;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+
+use crate::model::{
+    FileIdentity, FilePosition, Fingerprint, Flags, Packet, PodInfo, Position, Protocol, Transport,
+};
+use dns::DnsSettings;
+use pods::{PodPhase, PodRecord};
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn pod(namespace: &str, name: &str, host_network: bool) -> PodInfo {
+    PodInfo {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        uid: format!("uid-{namespace}-{name}"),
+        node: "node-7".to_string(),
+        host_network,
+        identifier_label: None,
+    }
+}
+
+fn running(info: PodInfo, address: &str) -> PodRecord {
+    PodRecord {
+        info,
+        ips: vec![ip(address)],
+        phase: PodPhase::Running,
+        deleting: false,
+    }
+}
+
+fn drop_between(src: &str, dst: &str) -> PacketDrop {
+    PacketDrop {
+        time: "2026-11-25T21:05:35.429037Z".parse().unwrap(),
+        hostname: Some("node-7".to_string()),
+        prefix: "calico-drop:".to_string(),
+        packet: Packet {
+            in_interface: "cali1234".to_string(),
+            out_interface: "eth0".to_string(),
+            mac: None,
+            src: ip(src),
+            dst: ip(dst),
+            length: Some(60),
+            ttl: Some(63),
+            id: Some(54321),
+            protocol: Protocol::Tcp,
+            transport: Transport::Ports {
+                src: 43512,
+                dst: 8080,
+            },
+            flags: Flags::default(),
+        },
+    }
+}
+
+fn position(offset: u64) -> Position {
+    Position::File(FilePosition {
+        path: PathBuf::from("/var/log/kern.log"),
+        identity: FileIdentity {
+            device: 2049,
+            inode: 131,
+            fingerprint: Fingerprint {
+                len: 256,
+                checksum: 0xfeed,
+            },
+        },
+        offset,
+    })
+}
+
+/// The stage on its thread, with a synced index and a resolver that names 203.0.113.5 only.
+struct Stage {
+    input: Sender<Batch<PacketDrop>>,
+    output: Receiver<Batch<Located>>,
+    thread: std::thread::JoinHandle<()>,
+    metrics: Arc<Metrics>,
+}
+
+fn start(records: Vec<PodRecord>) -> Stage {
+    let metrics = Arc::new(Metrics::new());
+    let index = Arc::new(PodIndex::new(metrics.clone()));
+    index.replace_all(records);
+    let dns = ReverseDns::with_resolver(
+        DnsSettings::defaults(true),
+        metrics.clone(),
+        Arc::new(|ip: IpAddr| {
+            Ok((ip == "203.0.113.5".parse::<IpAddr>().unwrap())
+                .then(|| "mail.example.org".to_string()))
+        }),
+    );
+    let (_trigger, stop) = crate::stop::new();
+    let (input, stage_input) = bounded(4);
+    let (stage_output, output) = bounded(4);
+    let stage_metrics = metrics.clone();
+    let thread = std::thread::spawn(move || {
+        run(stage_input, stage_output, index, dns, stop, stage_metrics);
+    });
+    Stage {
+        input,
+        output,
+        thread,
+        metrics,
+    }
+}
+
+impl Stage {
+    fn pass(&self, items: Vec<PacketDrop>, offset: u64) -> Batch<Located> {
+        self.input
+            .send(Batch {
+                items,
+                end: position(offset),
+            })
+            .unwrap();
+        self.output.recv_timeout(Duration::from_secs(5)).unwrap()
+    }
+
+    fn finish(self) -> Arc<Metrics> {
+        drop(self.input);
+        self.thread.join().unwrap();
+        self.metrics
+    }
+}
+
+fn drops_counted(metrics: &Metrics, src: &str, dst: &str) -> u64 {
+    metrics.packet_drops.with_label_values(&[src, dst]).get()
+}
+
+#[test]
+fn drops_are_located_at_pods_nodes_and_external_names() {
+    let web = pod("shop", "web-7d9f8c6b5d-x2x9q", false);
+    let db = pod("data", "db-0", false);
+    let proxy = pod("kube-system", "kube-proxy-8xk2p", true);
+    let stage = start(vec![
+        running(web.clone(), "10.1.2.3"),
+        running(db.clone(), "fd00::7"),
+        running(proxy, "192.168.0.7"),
+    ]);
+
+    let batch = stage.pass(
+        vec![
+            drop_between("10.1.2.3", "fd00::7"),
+            drop_between("10.1.2.3", "203.0.113.5"),
+            drop_between("198.51.100.9", "10.1.2.3"),
+            drop_between("192.168.0.7", "fd00::7"),
+        ],
+        4096,
+    );
+
+    let web = Endpoint::Pod(Arc::new(web));
+    let db = Endpoint::Pod(Arc::new(db));
+    assert_eq!(
+        batch,
+        Batch {
+            items: vec![
+                Located {
+                    drop: drop_between("10.1.2.3", "fd00::7"),
+                    src: web.clone(),
+                    dst: db.clone(),
+                },
+                Located {
+                    drop: drop_between("10.1.2.3", "203.0.113.5"),
+                    src: web.clone(),
+                    dst: Endpoint::External {
+                        ip: ip("203.0.113.5"),
+                        name: "mail.example.org".to_string(),
+                    },
+                },
+                Located {
+                    drop: drop_between("198.51.100.9", "10.1.2.3"),
+                    src: Endpoint::External {
+                        ip: ip("198.51.100.9"),
+                        name: "198.51.100.9".to_string(),
+                    },
+                    dst: web,
+                },
+                Located {
+                    drop: drop_between("192.168.0.7", "fd00::7"),
+                    src: Endpoint::Node {
+                        ip: ip("192.168.0.7"),
+                        node: "node-7".to_string(),
+                    },
+                    dst: db,
+                },
+            ],
+            end: position(4096),
+        }
+    );
+    let metrics = stage.finish();
+    assert_eq!(drops_counted(&metrics, "shop", "data"), 1);
+    assert_eq!(drops_counted(&metrics, "shop", "external"), 1);
+    assert_eq!(drops_counted(&metrics, "external", "shop"), 1);
+    assert_eq!(drops_counted(&metrics, "node", "data"), 1);
+    assert_eq!(metrics.dns_lookups.with_label_values(&["found"]).get(), 1);
+    assert_eq!(
+        metrics.dns_lookups.with_label_values(&["not_found"]).get(),
+        1
+    );
+}
+
+#[test]
+fn an_empty_batch_is_passed_on_with_its_position() {
+    let stage = start(Vec::new());
+    assert_eq!(
+        stage.pass(Vec::new(), 123),
+        Batch {
+            items: Vec::new(),
+            end: position(123),
+        }
+    );
+    stage.finish();
+}
+
+#[test]
+fn the_201st_namespace_is_counted_as_other() {
+    let namespaces: Vec<String> = (0..=200).map(|n| format!("team-{n:03}")).collect();
+    let records = namespaces
+        .iter()
+        .enumerate()
+        .map(|(n, namespace)| running(pod(namespace, "api-0", false), &format!("10.2.0.{n}")))
+        .collect();
+    let stage = start(records);
+    // team-000 talks to itself, then every other namespace talks to team-000, team-200 last.
+    let drops = (0..=200)
+        .map(|n| drop_between(&format!("10.2.0.{n}"), "10.2.0.0"))
+        .collect();
+    assert_eq!(stage.pass(drops, 1).items.len(), 201);
+    // A namespace counted before the cap keeps its label.
+    stage.pass(vec![drop_between("10.2.0.199", "10.2.0.0")], 2);
+    stage.pass(vec![drop_between("10.2.0.0", "10.2.0.200")], 3);
+    let metrics = stage.finish();
+
+    assert_eq!(drops_counted(&metrics, "team-000", "team-000"), 1);
+    assert_eq!(drops_counted(&metrics, "team-001", "team-000"), 1);
+    assert_eq!(drops_counted(&metrics, "team-199", "team-000"), 2);
+    assert_eq!(drops_counted(&metrics, "other", "team-000"), 1);
+    assert_eq!(drops_counted(&metrics, "team-000", "other"), 1);
+    let text = metrics.render();
+    assert!(!text.contains("team-200"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|line| line.starts_with("packet_drops_count{"))
+            .count(),
+        202
+    );
+}
+
+#[test]
+fn namespace_labels_are_capped_but_node_and_external_are_not() {
+    let mut labels = NamespaceLabels::new(1);
+    let first = Endpoint::Pod(Arc::new(pod("shop", "web-0", false)));
+    let second = Endpoint::Pod(Arc::new(pod("data", "db-0", false)));
+    let node = Endpoint::Node {
+        ip: ip("192.168.0.7"),
+        node: "node-7".to_string(),
+    };
+    let external = Endpoint::External {
+        ip: ip("198.51.100.9"),
+        name: "198.51.100.9".to_string(),
+    };
+    assert_eq!(labels.of(&first), "shop");
+    assert_eq!(labels.of(&second), "other");
+    assert_eq!(labels.of(&node), "node");
+    assert_eq!(labels.of(&external), "external");
+    assert_eq!(labels.of(&first), "shop");
+}
+
+#[test]
+fn the_stage_waits_for_the_index_and_ends_if_stopped_first() {
+    let metrics = Arc::new(Metrics::new());
+    let index = Arc::new(PodIndex::new(metrics.clone()));
+    let dns = ReverseDns::with_resolver(
+        DnsSettings::defaults(false),
+        metrics.clone(),
+        Arc::new(|_| Ok(None)),
+    );
+    let (trigger, stop) = crate::stop::new();
+    let (input, stage_input) = bounded(4);
+    let (stage_output, output) = bounded::<Batch<Located>>(4);
+    let thread = std::thread::spawn(move || {
+        run(stage_input, stage_output, index, dns, stop, metrics);
+    });
+    input
+        .send(Batch {
+            items: vec![drop_between("10.1.2.3", "10.1.2.4")],
+            end: position(1),
+        })
+        .unwrap();
+    // Not synced: the drop waits in the channel.
+    assert!(output.recv_timeout(Duration::from_millis(50)).is_err());
+    assert_eq!(input.len(), 1);
+    trigger.trigger();
+    thread.join().unwrap();
+    assert!(output.recv().is_err());
+}
