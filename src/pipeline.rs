@@ -2,9 +2,14 @@
 //! for the stop signal and joins them:
 //!
 //! ```text
-//! source-file ──Batch<Line>──▶ parse ──Batch<PacketDrop>──▶ sink-stdout ──Position──▶ checkpoint
+//! source-{file|journald|kmsg} ──Batch<Line>──▶ parse ──Batch<PacketDrop>──▶ sink-stdout
+//!                                                    └──▶ resolve ──▶ events ◀──▶ kubernetes ──▶ API
+//! sink-stdout or events ──Position (acknowledged)──▶ checkpoint
 //! metrics-http (/metrics /healthz /readyz)        signals (SIGTERM/SIGINT → stop)
 //! ```
+//!
+//! With no cluster the drops go to stdout; with one, `spawn_kubernetes_stages` adds the stages that turn
+//! them into Events.
 //!
 //! Every channel is bounded, so a slow stage makes the one before it wait instead of losing lines.
 //! Shutdown drains: the source stops reading, and each later stage ends when its input is disconnected
@@ -106,7 +111,13 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         trigger: &trigger,
     };
 
-    workers.push(spawn_source(config.source, start, lines_tx, &spawn, &metrics));
+    workers.push(spawn_source(
+        config.source,
+        start,
+        lines_tx,
+        &spawn,
+        &metrics,
+    ));
 
     let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
     let (expiration, parse_metrics) = (config.expiration, metrics.clone());
@@ -204,7 +215,12 @@ fn spawn_source(
 ) -> Worker {
     let (metrics, health, stop) = (metrics.clone(), spawn.health.clone(), spawn.stop.clone());
     match source {
-        SourceConfig::File { path, from_beginning, poll_interval, max_line_bytes } => {
+        SourceConfig::File {
+            path,
+            from_beginning,
+            poll_interval,
+            max_line_bytes,
+        } => {
             let settings = FileSourceSettings {
                 path,
                 start: match start {

@@ -109,9 +109,15 @@ impl Config {
             "journald" => SourceConfig::Journald {
                 directory: match args.journal_directory.as_deref() {
                     None | Some("") => None,
-                    Some(directory) if Path::new(directory).is_dir() => Some(PathBuf::from(directory)),
+                    Some(directory) if Path::new(directory).is_dir() => {
+                        Some(PathBuf::from(directory))
+                    }
                     Some(directory) => {
-                        return Err(invalid("JOURNAL_DIRECTORY", directory, "is not a directory"));
+                        return Err(invalid(
+                            "JOURNAL_DIRECTORY",
+                            directory,
+                            "is not a directory",
+                        ));
                     }
                 },
             },

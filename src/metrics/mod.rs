@@ -109,7 +109,10 @@ impl Metrics {
                 "Records the source could not read, by reason",
                 &["reason"],
             ),
-            source_reopens: counter("source_reopens_total", "Times the source was opened again after an error"),
+            source_reopens: counter(
+                "source_reopens_total",
+                "Times the source was opened again after an error",
+            ),
             source_lag_seconds: prometheus::Gauge::with_opts(Opts::new(
                 format!("{PREFIX}_source_lag_seconds"),
                 "Now minus the time of the newest entry read, when it was read",
