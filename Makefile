@@ -22,3 +22,7 @@ test: deps lint
 bench:
 	$(CARGO) bench --locked --bench parse
 	$(CARGO) bench --locked --bench latency
+	$(CARGO) bench --locked --bench kmsg
+	$(CARGO) bench --locked --bench pod_index
+	$(CARGO) bench --locked --bench events
+	$(CARGO) bench --locked --bench journald
