@@ -6,7 +6,7 @@ set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
 needs=(ip:iproute2 iptables:iptables nft:nftables rsyslogd:rsyslog logrotate:logrotate pkg-config:pkg-config
-  journalctl:systemd /lib/systemd/systemd-journald:systemd)
+  journalctl:systemd /lib/systemd/systemd-journald:systemd /lib/systemd/systemd-journal-remote:systemd-journal-remote)
 missing=()
 for need in "${needs[@]}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${need%%:*}" >/dev/null 2>&1 \

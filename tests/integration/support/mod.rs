@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod fake_api;
+pub mod journald;
 pub mod netns;
 pub mod rsyslog;
 

@@ -1,1 +1,0 @@
-//! The journald source against real journal files (to be written).
