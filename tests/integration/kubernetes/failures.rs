@@ -210,3 +210,35 @@ fn dropped_connections_and_slow_answers_are_retried_without_double_counting() {
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(2), "stopping took {took:?}");
 }
+
+#[test]
+fn drops_not_yet_accepted_by_the_api_are_replayed_after_kill_9() {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path(), &api, &[]);
+    wait_ready(&agent);
+    let time = Utc::now();
+    append_drop(dir.path(), time, "10.0.3.7", "10.0.2.9", "TCP", 80, 2);
+    wait_for_count(&api, "cart-1", 2);
+    // The API fails every Event write from now on: the next drops are read but never accepted.
+    api.fault_for(
+        "*",
+        "/api/v1/namespaces/",
+        Duration::from_secs(3600),
+        Fault::status(503),
+    );
+    append_drop(dir.path(), time, "10.0.3.7", "10.0.2.9", "TCP", 80, 5);
+    wait_until("the failing writes", Duration::from_secs(10), || {
+        agent.metric("kube_iptables_tailer_api_errors_total{code=\"503\"}") >= 2.0
+    });
+    agent.kill9();
+    api.clear_faults();
+
+    // The checkpoint covers only the two accepted drops: the restarted agent reads the five again.
+    let agent = start_agent(dir.path(), &api, &[]);
+    wait_ready(&agent);
+    let cart = wait_for_count(&api, "cart-1", 7);
+    assert_eq!(cart.len(), 1, "{cart:#?}");
+    assert_eq!(wait_for_count(&api, "postgres-0", 7).len(), 1);
+}
