@@ -39,7 +39,7 @@ pub struct Metrics {
     pub source_reopens: IntCounter,
     /// Seconds between now and the newest entry's time, as of the last entry read.
     pub source_lag_seconds: prometheus::Gauge,
-    /// Event writes given up on, by reason (`queue_full`, `rejected`, `gave_up`, ...).
+    /// Drops whose Event write was given up, by reason (`queue_full`, `rejected`, `gave_up`).
     pub events_dropped: IntCounterVec,
     /// Events created, and Events whose count was raised.
     pub events_created: IntCounter,
@@ -120,7 +120,7 @@ impl Metrics {
             .expect("valid metric"),
             events_dropped: counter_vec(
                 "events_dropped_total",
-                "Event writes given up on, by reason",
+                "Drops not reported because their Event write was given up, by reason",
                 &["reason"],
             ),
             events_created: counter("events_created_total", "Events created"),
