@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use log::{debug, info, warn};
+use log::{info, warn};
 
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -74,45 +74,12 @@ pub fn run(
     metrics: Arc<Metrics>,
     health: Health,
 ) {
-    let mut source = KmsgSource::new(settings, out, stop.clone(), metrics, health);
-    let mut retry_delay = FIRST_RETRY_DELAY;
-    // Whether the device was open before: opening it again is a reopen.
-    let mut opened_before = false;
-    loop {
-        let error = match source.open() {
-            Ok(mut reader) => {
-                if opened_before {
-                    source.metrics.source_reopens.inc();
-                }
-                opened_before = true;
-                source.set_ready(true);
-                let opened = Instant::now();
-                match source.follow(reader.as_mut()) {
-                    Ok(()) => return,
-                    Err(error) => {
-                        // A device that was read well for a while starts the delays afresh; one that
-                        // fails at once again and again backs off.
-                        if opened.elapsed() >= MAX_RETRY_DELAY {
-                            retry_delay = FIRST_RETRY_DELAY;
-                        }
-                        error
-                    }
-                }
-            }
-            Err(error) => error,
-        };
-        source.metrics.source_errors.inc();
-        source.set_ready(false);
-        warn!(
-            "reading {}: {error}; opening it again in {retry_delay:?}",
-            source.settings.path.display()
-        );
-        if stop.sleep(retry_delay) {
-            return;
-        }
-        retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
-    }
+    let opener: Opener = Box::new(reader::open);
+    KmsgSource::new(settings, out, stop, metrics, health, opener).run();
 }
+
+/// Opens the records at a path, positioned at a start: [`reader::open`], or a scripted reader in tests.
+type Opener = Box<dyn FnMut(&Path, Start) -> io::Result<Box<dyn RecordReader>>>;
 
 struct KmsgSource {
     settings: KmsgSettings,
@@ -124,6 +91,7 @@ struct KmsgSource {
     initial: Option<Start>,
     sequence: Sequence,
     assembler: Assembler,
+    opener: Opener,
 }
 
 impl KmsgSource {
@@ -133,6 +101,7 @@ impl KmsgSource {
         stop: Stop,
         metrics: Arc<Metrics>,
         health: Health,
+        opener: Opener,
     ) -> KmsgSource {
         KmsgSource {
             output: Output::new(out, stop.clone(), metrics.clone(), settings.max_batch_lines),
@@ -143,6 +112,52 @@ impl KmsgSource {
             initial: None,
             sequence: Sequence::default(),
             assembler: Assembler::default(),
+            opener,
+        }
+    }
+
+    /// Opens, reads until an error, and opens again after a growing delay, until stopped.
+    fn run(mut self) {
+        let mut retry_delay = FIRST_RETRY_DELAY;
+        // Whether the device was open before: opening it again is a reopen.
+        let mut opened_before = false;
+        loop {
+            let error = match self.open() {
+                Ok(mut reader) => {
+                    if opened_before {
+                        self.metrics.source_reopens.inc();
+                    }
+                    opened_before = true;
+                    self.set_ready(true);
+                    let opened = Instant::now();
+                    match self.follow(reader.as_mut()) {
+                        Ok(()) => return,
+                        Err(error) => {
+                            // A device that was read well for a while starts the delays afresh; one
+                            // that fails at once again and again backs off.
+                            if opened.elapsed() >= MAX_RETRY_DELAY {
+                                retry_delay = FIRST_RETRY_DELAY;
+                            }
+                            error
+                        }
+                    }
+                }
+                Err(error) => error,
+            };
+            self.metrics.source_errors.inc();
+            self.set_ready(false);
+            // What was read before the error goes on now, not after the delay.
+            if !self.output.flush() {
+                return;
+            }
+            warn!(
+                "reading {}: {error}; opening it again in {retry_delay:?}",
+                self.settings.path.display()
+            );
+            if self.stop.sleep(retry_delay) {
+                return;
+            }
+            retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
         }
     }
 
@@ -154,11 +169,13 @@ impl KmsgSource {
             .initial
             .get_or_insert_with(|| first_start(self.settings.start.as_ref(), &boot_id));
         let start = self.sequence.restart(initial);
-        let reader = reader::open(&self.settings.path, start)?;
+        let reader = (self.opener)(&self.settings.path, start)?;
         self.sequence.started(start);
         let path = self.settings.path.display();
         match start {
-            Start::After(sequence) => info!("reading {path} after record {sequence} (boot {boot_id})"),
+            Start::After(sequence) => {
+                info!("reading {path} after record {sequence} (boot {boot_id})")
+            }
             Start::Beginning => info!(
                 "reading {path} from its oldest record: the checkpoint is of another boot than {boot_id}"
             ),
@@ -231,12 +248,15 @@ impl KmsgSource {
                 );
             }
         }
-        debug!("kernel log record {}", record.sequence);
         let clocks = Clocks::now();
         let output = &mut self.output;
         let mut sending = true;
         self.assembler.push(record, |message| {
-            sending &= output.add(message.text, clocks.wall_time(message.usec), message.sequence);
+            sending &= output.add(
+                message.text,
+                clocks.wall_time(message.usec),
+                message.sequence,
+            );
         });
         sending
     }

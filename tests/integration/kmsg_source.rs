@@ -246,6 +246,9 @@ fn a_checkpoint_of_another_boot_reads_this_boots_buffer_from_its_start() {
         assert_eq!(without_recent_time(record), expected_udp_drop(&prefix, dpt));
     }
     // Every record of the real buffer, whatever wrote it, is a record the source understands.
-    assert_eq!(agent.metric("kube_iptables_tailer_source_errors_total"), 0.0);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_source_errors_total"),
+        0.0
+    );
     assert!(agent.metric("kube_iptables_tailer_lines_read_total") >= 3.0);
 }
