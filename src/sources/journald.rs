@@ -117,16 +117,17 @@ impl JournaldSource {
             self.metrics.source_reopens.inc();
         }
         self.opened = true;
-        info!(
-            "reading kernel entries of {} {}",
-            self.directory
-                .as_ref()
-                .map_or("the system journal".to_string(), |dir| format!(
-                    "the journal in {}",
-                    dir.display()
-                )),
-            self.resume
-        );
+        match &self.directory {
+            Some(dir) => info!(
+                "reading kernel entries of the journal in {} {}",
+                dir.display(),
+                self.resume
+            ),
+            None => info!(
+                "reading kernel entries of the system journal {}",
+                self.resume
+            ),
+        }
         self.health.set_ready(true);
         self.metrics.source_ready.set(1);
         let result = self.read(&mut reader);

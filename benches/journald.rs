@@ -1,0 +1,287 @@
+//! `make bench`: the journald source on real journal files written by `systemd-journal-remote`.
+//!
+//! 1. Latency: the agent binary (`LOG_SOURCE=journald`) follows a journal directory while a running
+//!    journal-remote appends numbered kernel drop entries at a steady pace; each is timed from being
+//!    handed to journal-remote until its JSON record appears on the agent's stdout (p50, p99, max).
+//! 2. Read throughput, in entries per second, over 200,000 kernel entries written beforehand:
+//!    - of the source function alone (the library's `sources::journald::run` on a thread, resuming
+//!      after the first entry's cursor, its batches received and dropped), and
+//!    - of the whole agent (source, parse, stdout sink), resuming from a checkpoint file that holds the
+//!      first entry's cursor, until the last record is printed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube_iptables_tailer::health::Health;
+use kube_iptables_tailer::metrics::Metrics;
+use kube_iptables_tailer::model::JournalPosition;
+use kube_iptables_tailer::sources::journald::{self, JournaldSettings};
+
+const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+const AGENT: &str = env!("CARGO_BIN_EXE_kube-iptables-tailer");
+const LATENCY_ENTRIES: u32 = 300;
+const PACE: Duration = Duration::from_millis(10);
+const THROUGHPUT_ENTRIES: u32 = 200_000;
+
+fn main() {
+    if !Path::new(JOURNAL_REMOTE).exists() {
+        println!(
+            "journald bench skipped: {JOURNAL_REMOTE} is missing (Debian package systemd-journal-remote)"
+        );
+        return;
+    }
+    latency();
+    throughput();
+}
+
+fn latency() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let mut writer = start_writer(&journal.join("system.journal"));
+    let (mut agent, port) = start_agent(&journal, None);
+    let stdout = agent.stdout.take().unwrap();
+    let (sender, received) = crossbeam_channel::unbounded();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let record: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
+            let sequence = record["dpt"].as_u64().expect("a port") as u32;
+            if sender.send((sequence, Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    wait_ready(port);
+
+    let stdin = writer.stdin.as_mut().unwrap();
+    let mut appended = vec![Instant::now(); LATENCY_ENTRIES as usize + 1];
+    for sequence in 1..=LATENCY_ENTRIES {
+        stdin.write_all(&export(sequence)).unwrap();
+        stdin.flush().unwrap();
+        appended[sequence as usize] = Instant::now();
+        std::thread::sleep(PACE);
+    }
+    let mut latencies = Vec::new();
+    while latencies.len() < LATENCY_ENTRIES as usize {
+        let (sequence, at) = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("every entry is printed");
+        latencies.push(at.duration_since(appended[sequence as usize]));
+    }
+    stop(agent);
+    close_writer(writer);
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    println!(
+        "journald append→stdout latency over {LATENCY_ENTRIES} entries (agent binary, journal-remote writer, \
+         {} ms apart): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        PACE.as_millis(),
+        percentile(50).as_secs_f64() * 1e3,
+        percentile(99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
+fn throughput() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let started = Instant::now();
+    let mut writer = start_writer(&journal.join("system.journal"));
+    let stdin = writer.stdin.as_mut().unwrap();
+    let mut buffer = Vec::new();
+    for sequence in 1..=THROUGHPUT_ENTRIES {
+        buffer.extend_from_slice(&export(sequence));
+        if buffer.len() > 1 << 20 {
+            stdin.write_all(&buffer).unwrap();
+            buffer.clear();
+        }
+    }
+    stdin.write_all(&buffer).unwrap();
+    close_writer(writer);
+    let size: u64 = std::fs::read_dir(&journal)
+        .unwrap()
+        .map(|entry| entry.unwrap().metadata().unwrap().len())
+        .sum();
+    println!(
+        "wrote {THROUGHPUT_ENTRIES} kernel entries with journal-remote in {:.1} s ({} MiB of journal files)",
+        started.elapsed().as_secs_f64(),
+        size >> 20
+    );
+    let first = first_cursor(&journal);
+    let expected = u64::from(THROUGHPUT_ENTRIES - 1);
+
+    // The source function alone.
+    let (out, batches) = crossbeam_channel::bounded(16);
+    let (trigger, stop_signal) = kube_iptables_tailer::stop::new();
+    let metrics = Arc::new(Metrics::new());
+    let settings = JournaldSettings {
+        directory: Some(journal.clone()),
+        start: Some(JournalPosition {
+            cursor: first.clone(),
+        }),
+        max_batch_lines: 1024,
+    };
+    let started = Instant::now();
+    let source = {
+        let metrics = metrics.clone();
+        std::thread::spawn(move || {
+            journald::run(settings, out, stop_signal, metrics, Health::new())
+        })
+    };
+    let mut lines = 0u64;
+    while lines < expected {
+        let batch = batches
+            .recv_timeout(Duration::from_secs(30))
+            .expect("batches keep coming");
+        lines += batch.items.len() as u64;
+    }
+    let took = started.elapsed();
+    trigger.trigger();
+    source.join().unwrap();
+    println!(
+        "journald source read {lines} entries in {:.2} s: {:.0} entries/s (source function alone)",
+        took.as_secs_f64(),
+        lines as f64 / took.as_secs_f64()
+    );
+
+    // The whole agent, resuming from a checkpoint.
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::write(
+        state.join("journald.checkpoint.json"),
+        serde_json::json!({"source": "journald", "cursor": first}).to_string(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (mut agent, _) = start_agent(&journal, Some(&state));
+    let mut records = 0u64;
+    for line in BufReader::new(agent.stdout.take().unwrap()).lines() {
+        line.expect("stdout");
+        records += 1;
+        if records == expected {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    stop(agent);
+    println!(
+        "agent printed {records} records in {:.2} s from its start: {:.0} entries/s (journald source, \
+         parse, stdout sink)",
+        took.as_secs_f64(),
+        records as f64 / took.as_secs_f64()
+    );
+}
+
+/// A kernel drop entry to port `sequence` (wrapped into 1..=65535), timestamped now, in journal export
+/// format.
+fn export(sequence: u32) -> Vec<u8> {
+    let port = (sequence - 1) % 65_535 + 1;
+    format!(
+        "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID={}\n_TRANSPORT=kernel\nPRIORITY=4\n\
+         SYSLOG_FACILITY=0\nSYSLOG_IDENTIFIER=kernel\nMESSAGE=calico-drop: IN=eth0 OUT= \
+         MAC=8a:e3:5a:9a:33:d3:16:f8:da:93:4e:72:08:00 SRC=10.0.3.7 DST=10.0.1.5 LEN=29 TOS=0x00 \
+         PREC=0x00 TTL=64 ID=1 DF PROTO=UDP SPT=34393 DPT={port} LEN=9 \n\n",
+        chrono::Utc::now().timestamp_micros(),
+        monotonic_usec(),
+        boot_id(),
+    )
+    .into_bytes()
+}
+
+fn start_writer(path: &Path) -> Child {
+    Command::new(JOURNAL_REMOTE)
+        .arg(format!("--output={}", path.display()))
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start journal-remote")
+}
+
+fn close_writer(mut writer: Child) {
+    drop(writer.stdin.take());
+    assert!(writer.wait().unwrap().success(), "journal-remote failed");
+}
+
+fn start_agent(journal: &Path, state: Option<&Path>) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(AGENT);
+    command
+        .env_clear()
+        .env("LOG_SOURCE", "journald")
+        .env("JOURNAL_DIRECTORY", journal)
+        .env("IPTABLES_LOG_PREFIX", "calico-drop:")
+        .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
+        .env("METRICS_SERVER_PORT", port.to_string())
+        .env("LOG_LEVEL", "error")
+        .stdout(Stdio::piped());
+    if let Some(state) = state {
+        command.env("STATE_DIRECTORY", state);
+    }
+    (command.spawn().expect("start the agent"), port)
+}
+
+fn stop(mut agent: Child) {
+    agent.kill().ok();
+    agent.wait().ok();
+}
+
+/// Waits until the agent's `/readyz` answers 200: its journal is open and positioned at the tail.
+fn wait_ready(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = std::net::TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut stream| {
+                stream.write_all(b"GET /readyz HTTP/1.0\r\n\r\n")?;
+                let mut response = String::new();
+                stream.read_to_string(&mut response)?;
+                Ok(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"))
+            })
+            .unwrap_or(false);
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the agent did not become ready");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The cursor of the oldest entry in the journal directory, read with sd-journal.
+fn first_cursor(journal: &Path) -> String {
+    let mut reader = systemd::journal::OpenDirectoryOptions::default()
+        .open_directory(journal.to_str().unwrap())
+        .expect("open the journal");
+    reader.seek_head().unwrap();
+    assert_eq!(reader.next().unwrap(), 1, "the journal has entries");
+    reader.cursor().unwrap()
+}
+
+fn boot_id() -> &'static str {
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap()
+            .trim()
+            .replace('-', "")
+    })
+}
+
+/// The monotonic clock in microseconds, as journald stamps an entry.
+fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000
+}

@@ -1,0 +1,183 @@
+//! Batching and sending: entries gathered into batches of at most `max_batch_lines`, each ending at
+//! the cursor of its last entry, sent without waiting past a stop.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use crossbeam_channel::{Sender, select};
+
+use super::reader::Entry;
+use crate::metrics::Metrics;
+use crate::model::{Batch, JournalPosition, Line, Position};
+use crate::stop::Stop;
+
+/// Gathers entries into batches and sends them: a full batch at once, the rest at `flush`.
+pub(super) struct Output {
+    out: Sender<Batch<Line>>,
+    stop: Stop,
+    metrics: Arc<Metrics>,
+    max_batch_lines: usize,
+    lines: Vec<Line>,
+    /// The cursor of the last entry in `lines`.
+    end: Option<String>,
+    /// The cursor of the last entry sent.
+    sent: Option<String>,
+    stopped: bool,
+}
+
+impl Output {
+    pub(super) fn new(
+        out: Sender<Batch<Line>>,
+        stop: Stop,
+        metrics: Arc<Metrics>,
+        max_batch_lines: usize,
+    ) -> Output {
+        let max_batch_lines = max_batch_lines.max(1);
+        Output {
+            out,
+            stop,
+            metrics,
+            max_batch_lines,
+            lines: Vec::with_capacity(max_batch_lines.min(1024)),
+            end: None,
+            sent: None,
+            stopped: false,
+        }
+    }
+
+    /// Adds an entry, sending the batch when it is full; false once stopped (then nothing more is sent).
+    pub(super) fn add(&mut self, entry: Entry) -> bool {
+        if self.stopped {
+            return false;
+        }
+        self.lines.push(entry.line);
+        self.end = Some(entry.cursor);
+        if self.lines.len() >= self.max_batch_lines {
+            return self.flush();
+        }
+        true
+    }
+
+    /// The cursor of the last entry sent, if any was.
+    pub(super) fn last_sent(&self) -> Option<&str> {
+        self.sent.as_deref()
+    }
+
+    /// Sends the entries gathered so far; false once stopped (then nothing more is sent).
+    pub(super) fn flush(&mut self) -> bool {
+        if self.stopped || self.stop.is_stopped() {
+            self.stopped = true;
+            return false;
+        }
+        let Some(cursor) = self.end.take() else {
+            return true;
+        };
+        if let Some(time) = self.lines.last().and_then(|line| line.time) {
+            let lag = Utc::now().signed_duration_since(time);
+            // A clock that is behind the journal's makes no negative lag.
+            let seconds = lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+            self.metrics.source_lag_seconds.set(seconds.max(0.0));
+        }
+        let batch = Batch {
+            items: std::mem::replace(
+                &mut self.lines,
+                Vec::with_capacity(self.max_batch_lines.min(1024)),
+            ),
+            end: Position::Journald(JournalPosition {
+                cursor: cursor.clone(),
+            }),
+        };
+        let count = batch.items.len() as u64;
+        // A full channel blocks us, but not past a stop: entries not sent are not acknowledged, so a
+        // checkpoint never covers them.
+        select! {
+            send(self.out, batch) -> sent => match sent {
+                Ok(()) => {
+                    self.metrics.lines_read.inc_by(count);
+                    self.sent = Some(cursor);
+                }
+                Err(_) => self.stopped = true,
+            },
+            recv(self.stop.receiver()) -> _ => self.stopped = true,
+        }
+        !self.stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+    use crossbeam_channel::bounded;
+
+    fn entry(number: u32) -> Entry {
+        Entry {
+            line: Line {
+                text: format!("line {number}"),
+                time: DateTime::from_timestamp(1_700_000_000 + i64::from(number), 0),
+            },
+            cursor: format!("s=abc;i={number}"),
+        }
+    }
+
+    fn texts(batch: &Batch<Line>) -> Vec<&str> {
+        batch.items.iter().map(|line| line.text.as_str()).collect()
+    }
+
+    fn cursor(batch: &Batch<Line>) -> &str {
+        match &batch.end {
+            Position::Journald(position) => &position.cursor,
+            other => panic!("not a journal position: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_batches_go_at_once_and_the_rest_at_flush_each_ending_at_its_last_cursor() {
+        let (sender, receiver) = bounded(10);
+        let (_trigger, stop) = crate::stop::new();
+        let metrics = Arc::new(Metrics::new());
+        let mut output = Output::new(sender, stop, metrics.clone(), 2);
+        for number in 1..=3 {
+            assert!(output.add(entry(number)));
+        }
+        let first = receiver.try_recv().unwrap();
+        assert_eq!(texts(&first), ["line 1", "line 2"]);
+        assert_eq!(cursor(&first), "s=abc;i=2");
+        assert!(receiver.try_recv().is_err());
+        assert_eq!(output.last_sent(), Some("s=abc;i=2"));
+
+        assert!(output.flush());
+        let rest = receiver.try_recv().unwrap();
+        assert_eq!(texts(&rest), ["line 3"]);
+        assert_eq!(cursor(&rest), "s=abc;i=3");
+        assert_eq!(output.last_sent(), Some("s=abc;i=3"));
+        assert_eq!(metrics.lines_read.get(), 3);
+        // Lag from the 2023 entry time to now: years, in seconds.
+        assert!(metrics.source_lag_seconds.get() > 1e7);
+
+        assert!(output.flush(), "an empty flush sends nothing and is fine");
+        assert!(receiver.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_stop_while_the_channel_is_full_ends_sending_without_counting() {
+        let (sender, receiver) = bounded(1);
+        let (trigger, stop) = crate::stop::new();
+        let metrics = Arc::new(Metrics::new());
+        let mut output = Output::new(sender, stop, metrics.clone(), 1);
+        assert!(output.add(entry(1)));
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            trigger.trigger();
+        });
+        assert!(
+            !output.add(entry(2)),
+            "blocked on the full channel until the stop"
+        );
+        stopper.join().unwrap();
+        assert!(!output.add(entry(3)));
+        assert_eq!(metrics.lines_read.get(), 1);
+        assert_eq!(output.last_sent(), Some("s=abc;i=1"));
+        assert_eq!(receiver.len(), 1);
+    }
+}
