@@ -178,6 +178,11 @@ impl FileSource {
                 let Some(followed) = self.start(start)? else {
                     return Ok(Flow::Wait);
                 };
+                self.output
+                    .position(followed.identity, followed.read_offset);
+                if !self.output.flush() {
+                    return Ok(Flow::Stopped);
+                }
                 *state = State::Following(followed);
                 self.health.set_ready(true);
                 self.metrics.source_ready.set(1);

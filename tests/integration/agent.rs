@@ -280,3 +280,23 @@ fn help_documents_every_variable() {
         );
     }
 }
+
+#[test]
+fn lines_written_while_a_freshly_started_agent_was_down_are_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kern.log");
+    append(&log, &udp_line(&now_syslog(), 1)); // history: not reported
+    let agent = start(dir.path(), &[]);
+    wait_ready(&agent);
+    // No line was read yet, but where reading started is checkpointed already.
+    wait_until(
+        "the start position checkpointed",
+        Duration::from_secs(10),
+        || dir.path().join("state/file.checkpoint.json").exists(),
+    );
+    agent.kill9();
+    append(&log, &udp_line(&now_syslog(), 2));
+    let agent = start(dir.path(), &[]);
+    let records = agent.expect_records(1);
+    assert_eq!(records[0]["dpt"], 2);
+}

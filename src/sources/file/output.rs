@@ -61,6 +61,14 @@ impl Output {
         }
     }
 
+    /// Hands on a position without lines: where reading starts, so that it is checkpointed even
+    /// before the first line arrives (a crash then resumes there, not at the file's end of that time).
+    pub(super) fn position(&mut self, identity: FileIdentity, offset: u64) {
+        if self.lines.is_empty() {
+            self.end = Some((identity, offset));
+        }
+    }
+
     pub(super) fn too_long(&self, length: u64) {
         self.metrics.lines_too_long.inc();
         warn!(

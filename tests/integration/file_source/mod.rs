@@ -58,6 +58,8 @@ struct Tailer {
     last_end: Option<FilePosition>,
     metrics: Arc<Metrics>,
     health: Health,
+    /// The position the source said it starts at.
+    start: Option<FilePosition>,
 }
 
 impl Tailer {
@@ -79,6 +81,7 @@ impl Tailer {
             batches,
             pending: VecDeque::new(),
             last_end: None,
+            start: None,
             metrics,
             health,
         }
@@ -94,14 +97,33 @@ impl Tailer {
         assert_eq!(self.metrics.source_ready.get(), 1);
     }
 
-    /// The next batch, as sent.
+    /// The next batch with lines, as sent (the start position before it is recorded).
     fn next_batch(&mut self) -> Batch<Line> {
-        let batch = self
-            .batches
-            .recv_timeout(WAIT)
-            .expect("a batch within the wait");
-        self.last_end = Some(file_position(batch.end.clone()));
-        batch
+        loop {
+            let batch = self
+                .batches
+                .recv_timeout(WAIT)
+                .expect("a batch within the wait");
+            if self.is_start_position(&batch) {
+                continue;
+            }
+            self.last_end = Some(file_position(batch.end.clone()));
+            return batch;
+        }
+    }
+
+    /// The source's first batch is where it starts reading, without lines (so that it is checkpointed
+    /// before the first line); every later batch carries lines.
+    fn is_start_position(&mut self, batch: &Batch<Line>) -> bool {
+        if !batch.items.is_empty() {
+            return false;
+        }
+        assert!(
+            self.start.is_none() && self.last_end.is_none(),
+            "only the first batch is without lines: {batch:?}"
+        );
+        self.start = Some(file_position(batch.end.clone()));
+        true
     }
 
     /// The next `count` lines, waiting for them.
@@ -117,7 +139,9 @@ impl Tailer {
     }
 
     fn receive(&mut self, batch: Batch<Line>) {
-        assert!(!batch.items.is_empty(), "positions come only with lines");
+        if self.is_start_position(&batch) {
+            return;
+        }
         for line in batch.items {
             assert_eq!(line.time, None, "a plain file knows no times");
             self.pending.push_back(line.text);

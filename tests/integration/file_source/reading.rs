@@ -20,6 +20,8 @@ fn lines_appended_after_start_are_read_and_existing_ones_are_not() {
     assert_eq!(tailer.take(2), lines(&["new 1", "new 2"]));
     tailer.assert_no_more_lines();
     assert_eq!(tailer.metrics.lines_read.get(), 2);
+    // Before any line, the start (the end of the old lines) was handed on to be checkpointed.
+    assert_eq!(tailer.start.as_ref().map(|start| start.offset), Some(12));
     let end = tailer.stop();
     let metadata = fs::metadata(&path).unwrap();
     assert_eq!(end.path, path);

@@ -221,6 +221,20 @@ fn drops_not_yet_accepted_by_the_api_are_replayed_after_kill_9() {
     let time = Utc::now();
     append_drop(dir.path(), time, "10.0.3.7", "10.0.2.9", "TCP", 80, 2);
     wait_for_count(&api, "cart-1", 2);
+    wait_for_count(&api, "postgres-0", 2);
+    let log_size = std::fs::metadata(dir.path().join("kern.log"))
+        .unwrap()
+        .len();
+    wait_until(
+        "the checkpoint after the accepted drops",
+        Duration::from_secs(10),
+        || {
+            std::fs::read(dir.path().join("state/file.checkpoint.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+                .is_some_and(|checkpoint| checkpoint["offset"] == log_size)
+        },
+    );
     // The API fails every Event write from now on: the next drops are read but never accepted.
     api.fault_for(
         "*",
