@@ -2,7 +2,7 @@
 # installing what the tests need). `make bench` measures the README's numbers.
 CARGO ?= cargo
 
-.PHONY: run test deps lint bench build
+.PHONY: run test deps lint bench build install image
 run: build
 	scripts/run-sample.sh
 
@@ -26,3 +26,44 @@ bench:
 	$(CARGO) bench --locked --bench pod_index
 	$(CARGO) bench --locked --bench events
 	$(CARGO) bench --locked --bench journald
+
+# `make install` (as root) puts the binary, the systemd unit and an example environment file in place;
+# DESTDIR stages it (packaging), PREFIX moves the binary and the unit (the unit's ExecStart follows).
+# An existing /etc/default/kube-iptables-tailer is kept. Without `build`: `make -o build install`.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+BINARY ?= $(or $(CARGO_TARGET_DIR),target)/release/kube-iptables-tailer
+
+install: build
+	install -D -m 0755 $(BINARY) $(DESTDIR)$(BINDIR)/kube-iptables-tailer
+	install -d -m 0755 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/kube-iptables-tailer
+	sed -e 's|/usr/local/bin/kube-iptables-tailer|$(BINDIR)/kube-iptables-tailer|g' \
+	    -e 's|/etc/|$(SYSCONFDIR)/|g' \
+	    systemd/kube-iptables-tailer.service > $(DESTDIR)$(UNITDIR)/kube-iptables-tailer.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/kube-iptables-tailer.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/default/kube-iptables-tailer ]; then \
+	  echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/default/kube-iptables-tailer (the new example is systemd/kube-iptables-tailer.env)"; \
+	else \
+	  install -m 0644 systemd/kube-iptables-tailer.env $(DESTDIR)$(SYSCONFDIR)/default/kube-iptables-tailer; \
+	fi
+	@echo "install: next, put a kubeconfig in $(SYSCONFDIR)/kube-iptables-tailer/kubeconfig, edit $(SYSCONFDIR)/default/kube-iptables-tailer, then: systemctl daemon-reload && systemctl enable --now kube-iptables-tailer"
+
+# `make image` builds the Containerfile with podman, or docker when there is no podman
+# (CONTAINER_ENGINE=... picks one). With neither, or with an engine that cannot build here (docker
+# without its daemon), it says so in one line and fails: a release script must not go on to push an
+# image that was not built.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE ?= kube-iptables-tailer:$(VERSION)
+CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+	  echo "make image: no container engine (podman or docker) is installed; nothing was built" >&2; exit 1; \
+	fi
+	@if ! $(CONTAINER_ENGINE) info >/dev/null 2>&1; then \
+	  echo "make image: $(CONTAINER_ENGINE) is installed but cannot build here (\`$(CONTAINER_ENGINE) info\` fails: is its daemon running?); nothing was built" >&2; exit 1; \
+	fi
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) .

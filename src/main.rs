@@ -1,19 +1,26 @@
 //! Start-up: configuration, logging, the pipeline, the exit code (0 stopped by signal, 1 failed,
-//! 2 bad configuration).
+//! 2 bad configuration). `--check-config` stops after the configuration, with 0 or 2.
 
 use std::process::ExitCode;
 
-use kube_iptables_tailer::config::Config;
+use clap::Parser;
+use kube_iptables_tailer::config::{Args, Config, SinkKind, SourceConfig};
 use kube_iptables_tailer::pipeline;
 
 fn main() -> ExitCode {
-    let config = match Config::load() {
+    let args = Args::parse();
+    let check_config = args.check_config;
+    let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("kube-iptables-tailer: {error}");
             return ExitCode::from(2);
         }
     };
+    if check_config {
+        println!("{}", check_config_line(&config));
+        return ExitCode::SUCCESS;
+    }
     env_logger::Builder::new()
         .filter_level(config.log_level)
         .parse_env(env_logger::Env::new().filter("RUST_LOG"))
@@ -27,4 +34,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `--check-config` prints for a valid configuration: what would be read and where drops go.
+fn check_config_line(config: &Config) -> String {
+    let source = match &config.source {
+        SourceConfig::File { path, .. } => format!("file {}", path.display()),
+        SourceConfig::Journald {
+            directory: Some(directory),
+        } => format!("journald {}", directory.display()),
+        SourceConfig::Journald { directory: None } => "journald (system journal)".to_string(),
+        SourceConfig::Kmsg { path } => format!("kmsg {}", path.display()),
+    };
+    let sink = match &config.sink {
+        SinkKind::Stdout => "stdout".to_string(),
+        SinkKind::Kubernetes(kubernetes) => {
+            format!("kubernetes (node {})", kubernetes.node_name)
+        }
+    };
+    format!(
+        "configuration OK: source {source}, sink {sink}, metrics on {}",
+        config.metrics_address
+    )
 }

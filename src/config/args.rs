@@ -148,4 +148,9 @@ pub struct Args {
     /// Event writes allowed in a burst above EVENTS_QPS.
     #[arg(long, env = "EVENTS_BURST", default_value = "100")]
     pub events_burst: String,
+
+    /// Validate the configuration, print one line saying what would run, and exit (0 when valid, 2
+    /// when not) without reading any log or contacting the API. For a unit's ExecStartPre=.
+    #[arg(long)]
+    pub check_config: bool,
 }

@@ -1,0 +1,178 @@
+//! `--check-config`: the configuration is validated as at start, one line says what would run, and the
+//! agent exits without reading a log, binding a port or contacting the API: 0 when valid, 2 (with the
+//! usual line naming the variable) when not.
+
+use std::net::TcpListener;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::agent::BINARY;
+
+fn check_config(env: &[(&str, &str)]) -> Output {
+    Command::new(BINARY)
+        .arg("--check-config")
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_good_configuration_prints_one_line_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().to_str().unwrap();
+    let cases: [(Vec<(&str, &str)>, String); 4] = [
+        (
+            vec![("IPTABLES_LOG_PATH", "/var/log/iptables.log")],
+            "source file /var/log/iptables.log, sink stdout, metrics on 0.0.0.0:9090".to_string(),
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "journald"),
+                ("JOURNAL_DIRECTORY", journal),
+                ("METRICS_SERVER_PORT", "9100"),
+            ],
+            format!("source journald {journal}, sink stdout, metrics on 0.0.0.0:9100"),
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "kmsg"),
+                ("KUBE_API_SERVER", "https://127.0.0.1:6443"),
+                ("NODE_NAME", "node-1"),
+            ],
+            "source kmsg /dev/kmsg, sink kubernetes (node node-1), metrics on 0.0.0.0:9090"
+                .to_string(),
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "journald"),
+                ("KUBECONFIG", "/etc/kube-iptables-tailer/kubeconfig"),
+                ("NODE_NAME", "node-2"),
+                ("METRICS_SERVER_ADDRESS", "127.0.0.1"),
+            ],
+            "source journald (system journal), sink kubernetes (node node-2), metrics on \
+             127.0.0.1:9090"
+                .to_string(),
+        ),
+    ];
+    for (env, line) in cases {
+        let output = check_config(&env);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("configuration OK: {line}\n")
+        );
+        assert!(output.stderr.is_empty(), "{env:?}");
+    }
+}
+
+#[test]
+fn a_bad_configuration_exits_2_naming_the_variable() {
+    let cases = [
+        (
+            vec![("IPTABLES_LOG_PATH", "")],
+            "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file",
+        ),
+        (
+            vec![
+                ("IPTABLES_LOG_PATH", "/var/log/iptables.log"),
+                ("METRICS_SERVER_PORT", "70000"),
+            ],
+            "invalid METRICS_SERVER_PORT=\"70000\": must be a whole number from 1 to 65535",
+        ),
+        (
+            vec![("LOG_SOURCE", "syslog")],
+            "invalid LOG_SOURCE=\"syslog\": must be file, journald or kmsg",
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "kmsg"),
+                ("KUBE_API_SERVER", "api.example.com:6443"),
+            ],
+            "invalid KUBE_API_SERVER=\"api.example.com:6443\": must be an http:// or https:// URL",
+        ),
+    ];
+    for (env, message) in cases {
+        let output = check_config(&env);
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("kube-iptables-tailer: {message}\n")
+        );
+        assert!(output.stdout.is_empty(), "{env:?}");
+    }
+}
+
+#[test]
+fn checking_binds_no_port_and_writes_nothing() {
+    // The metrics port is taken: a start fails on it; a check does not get that far. Nor does it
+    // create the checkpoint directory.
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("iptables.log");
+    std::fs::write(&log, "").unwrap();
+    let state = dir.path().join("state");
+    let env = [
+        ("IPTABLES_LOG_PATH", log.to_str().unwrap()),
+        ("STATE_DIRECTORY", state.to_str().unwrap()),
+        ("METRICS_SERVER_ADDRESS", "127.0.0.1"),
+        ("METRICS_SERVER_PORT", port.as_str()),
+    ];
+    let output = check_config(&env);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!state.exists());
+
+    let mut started = Command::new(BINARY)
+        .env_clear()
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = started.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            started.kill().unwrap();
+            started.wait().unwrap();
+            panic!("a real start with the port taken did not fail");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "a real start fails on the port");
+}
+
+#[test]
+fn the_example_environment_file_is_a_valid_configuration() {
+    let text =
+        std::fs::read_to_string(super::repo().join("systemd/kube-iptables-tailer.env")).unwrap();
+    let env: Vec<(&str, &str)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| line.split_once('=').expect("NAME=value"))
+        .collect();
+    assert!(env.iter().any(|(name, _)| *name == "LOG_SOURCE"));
+    let mut with_unit = env.clone();
+    // What the unit adds: the kubeconfig systemd hands over.
+    with_unit.push((
+        "KUBECONFIG",
+        "/run/credentials/kube-iptables-tailer.service/kubeconfig",
+    ));
+    let output = check_config(&with_unit);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sink kubernetes"));
+}
