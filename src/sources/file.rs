@@ -13,7 +13,7 @@
 //!
 //! Positions name the file by identity (device, inode, fingerprint of its first bytes), so a restart
 //! finds the file it was reading even if it was rotated meanwhile (see `file/start.rs`); batches are
-//! gathered and sent by `file/output.rs`.
+//! gathered and sent by `sources/batcher.rs`, with `file/output.rs` adding what is the file's own.
 //!
 //! Accepted limits, inherent to following a path: lines appended after our last read and before a
 //! copytruncate copy are only in the copy; a file rotated twice within one poll interval, the middle

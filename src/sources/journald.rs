@@ -14,7 +14,8 @@
 //!   and answered by closing the journal and opening it again after a growing delay, resuming after
 //!   the last entry handed on. The source never ends on an error; only the stop ends it.
 //!
-//! Batches are gathered and sent by `journald/output.rs`, the same way the file source does.
+//! Batches are gathered and sent by `sources/batcher.rs`, as for every source; `journald/output.rs`
+//! adds what is the journal's own (cursors).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,29 +1,26 @@
-//! Batching and sending: lines gathered into batches of at most `max_batch_lines`, each with the
-//! position just after its last line, sent without waiting past a stop.
+//! The file source's side of batching (`sources/batcher.rs` does the rest): lines as they come out of
+//! the splitter, positions named by file identity and offset, and the warning for a line too long.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{Sender, select};
+use crossbeam_channel::Sender;
 use log::warn;
 
 use super::FileSourceSettings;
 use crate::metrics::Metrics;
 use crate::model::{Batch, FileIdentity, FilePosition, Line, Position};
+use crate::sources::batcher::Batcher;
 use crate::stop::Stop;
 
 /// Gathers lines into batches and sends them: a full batch at once, the rest at `flush`.
 pub(super) struct Output {
-    out: Sender<Batch<Line>>,
-    stop: Stop,
+    /// Each line ends at a file and an offset; the path is the same for all, so it is added only
+    /// when a batch is sent.
+    batcher: Batcher<(FileIdentity, u64)>,
     metrics: Arc<Metrics>,
     path: PathBuf,
     max_line_bytes: usize,
-    max_batch_lines: usize,
-    lines: Vec<Line>,
-    /// The file and offset just after the last line in `lines`.
-    end: Option<(FileIdentity, u64)>,
-    stopped: bool,
 }
 
 impl Output {
@@ -34,39 +31,29 @@ impl Output {
         metrics: Arc<Metrics>,
     ) -> Output {
         Output {
-            out,
-            stop,
+            batcher: Batcher::new(out, stop, metrics.clone(), settings.max_batch_lines),
             metrics,
             path: settings.path.clone(),
             max_line_bytes: settings.max_line_bytes,
-            max_batch_lines: settings.max_batch_lines.max(1),
-            lines: Vec::new(),
-            end: None,
-            stopped: false,
         }
     }
 
     pub(super) fn add(&mut self, line: &[u8], identity: FileIdentity, end: u64) {
-        if self.stopped {
-            return;
-        }
         // A line with bytes that are not UTF-8 is still a line: keep it, with replacement characters.
-        self.lines.push(Line {
+        let line = Line {
             text: String::from_utf8_lossy(line).into_owned(),
             time: None,
-        });
-        self.end = Some((identity, end));
-        if self.lines.len() >= self.max_batch_lines {
-            self.flush();
-        }
+        };
+        let path = &self.path;
+        // A stop shows at the caller's next `flush`, which it always reaches.
+        self.batcher
+            .add(line, (identity, end), |end| position(path, end));
     }
 
     /// Hands on a position without lines: where reading starts, so that it is checkpointed even
     /// before the first line arrives (a crash then resumes there, not at the file's end of that time).
     pub(super) fn position(&mut self, identity: FileIdentity, offset: u64) {
-        if self.lines.is_empty() {
-            self.end = Some((identity, offset));
-        }
+        self.batcher.mark((identity, offset));
     }
 
     pub(super) fn too_long(&self, length: u64) {
@@ -80,32 +67,15 @@ impl Output {
 
     /// Sends the lines gathered so far; false once stopped (then nothing more is sent).
     pub(super) fn flush(&mut self) -> bool {
-        if self.stopped || self.stop.is_stopped() {
-            self.stopped = true;
-            return false;
-        }
-        let Some((identity, offset)) = self.end.take() else {
-            return true;
-        };
-        let position = FilePosition {
-            path: self.path.clone(),
-            identity,
-            offset,
-        };
-        let batch = Batch {
-            items: std::mem::take(&mut self.lines),
-            end: Position::File(position),
-        };
-        let count = batch.items.len() as u64;
-        // A full channel blocks us, but not past a stop: lines not sent are not acknowledged, so a
-        // checkpoint never covers them.
-        select! {
-            send(self.out, batch) -> sent => match sent {
-                Ok(()) => self.metrics.lines_read.inc_by(count),
-                Err(_) => self.stopped = true,
-            },
-            recv(self.stop.receiver()) -> _ => self.stopped = true,
-        }
-        !self.stopped
+        let path = &self.path;
+        self.batcher.flush(|end| position(path, end))
     }
+}
+
+fn position(path: &std::path::Path, &(identity, offset): &(FileIdentity, u64)) -> Position {
+    Position::File(FilePosition {
+        path: path.to_path_buf(),
+        identity,
+        offset,
+    })
 }

@@ -1,28 +1,21 @@
-//! Batching and sending: entries gathered into batches of at most `max_batch_lines`, each ending at
-//! the cursor of its last entry, sent without waiting past a stop.
+//! The journal source's side of batching (`sources/batcher.rs` does the rest): entries as the reader
+//! gives them, each batch ending at the cursor of its last entry, and the cursor last sent, which the
+//! source reports when it stops.
 
 use std::sync::Arc;
 
-use chrono::Utc;
-use crossbeam_channel::{Sender, select};
+use crossbeam_channel::Sender;
 
 use super::reader::Entry;
 use crate::metrics::Metrics;
 use crate::model::{Batch, JournalPosition, Line, Position};
+use crate::sources::batcher::Batcher;
 use crate::stop::Stop;
 
 /// Gathers entries into batches and sends them: a full batch at once, the rest at `flush`.
 pub(super) struct Output {
-    out: Sender<Batch<Line>>,
-    stop: Stop,
-    metrics: Arc<Metrics>,
-    max_batch_lines: usize,
-    lines: Vec<Line>,
-    /// The cursor of the last entry in `lines`.
-    end: Option<String>,
-    /// The cursor of the last entry sent.
-    sent: Option<String>,
-    stopped: bool,
+    /// Each entry ends at its cursor.
+    batcher: Batcher<String>,
 }
 
 impl Output {
@@ -32,76 +25,32 @@ impl Output {
         metrics: Arc<Metrics>,
         max_batch_lines: usize,
     ) -> Output {
-        let max_batch_lines = max_batch_lines.max(1);
         Output {
-            out,
-            stop,
-            metrics,
-            max_batch_lines,
-            lines: Vec::with_capacity(max_batch_lines.min(1024)),
-            end: None,
-            sent: None,
-            stopped: false,
+            batcher: Batcher::new(out, stop, metrics, max_batch_lines),
         }
     }
 
     /// Adds an entry, sending the batch when it is full; false once stopped (then nothing more is sent).
     pub(super) fn add(&mut self, entry: Entry) -> bool {
-        if self.stopped {
-            return false;
-        }
-        self.lines.push(entry.line);
-        self.end = Some(entry.cursor);
-        if self.lines.len() >= self.max_batch_lines {
-            return self.flush();
-        }
-        true
+        self.batcher
+            .add(entry.line, entry.cursor, |cursor| position(cursor))
     }
 
     /// The cursor of the last entry sent, if any was.
     pub(super) fn last_sent(&self) -> Option<&str> {
-        self.sent.as_deref()
+        self.batcher.last_sent().map(String::as_str)
     }
 
     /// Sends the entries gathered so far; false once stopped (then nothing more is sent).
     pub(super) fn flush(&mut self) -> bool {
-        if self.stopped || self.stop.is_stopped() {
-            self.stopped = true;
-            return false;
-        }
-        let Some(cursor) = self.end.take() else {
-            return true;
-        };
-        if let Some(time) = self.lines.last().and_then(|line| line.time) {
-            let lag = Utc::now().signed_duration_since(time);
-            // A clock that is behind the journal's makes no negative lag.
-            let seconds = lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
-            self.metrics.source_lag_seconds.set(seconds.max(0.0));
-        }
-        let batch = Batch {
-            items: std::mem::replace(
-                &mut self.lines,
-                Vec::with_capacity(self.max_batch_lines.min(1024)),
-            ),
-            end: Position::Journald(JournalPosition {
-                cursor: cursor.clone(),
-            }),
-        };
-        let count = batch.items.len() as u64;
-        // A full channel blocks us, but not past a stop: entries not sent are not acknowledged, so a
-        // checkpoint never covers them.
-        select! {
-            send(self.out, batch) -> sent => match sent {
-                Ok(()) => {
-                    self.metrics.lines_read.inc_by(count);
-                    self.sent = Some(cursor);
-                }
-                Err(_) => self.stopped = true,
-            },
-            recv(self.stop.receiver()) -> _ => self.stopped = true,
-        }
-        !self.stopped
+        self.batcher.flush(|cursor| position(cursor))
     }
+}
+
+fn position(cursor: &str) -> Position {
+    Position::Journald(JournalPosition {
+        cursor: cursor.to_string(),
+    })
 }
 
 #[cfg(test)]
