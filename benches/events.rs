@@ -8,28 +8,26 @@
 //!    1000/1000, and the agent's peak RSS.
 //! 3. The agent's RSS after its pod index synced 100,000 pods, and how long the sync took.
 //!
-//! 1 and 2 use the integration tests' fake API server. 3 serves the pod list from pages serialized
-//! in advance (a small server below): the fake keeps the rest of a paged list under each continue
-//! token, so a list of n pods in pages of 500 holds about n²/1000 pod objects (10 million, many
-//! gigabytes, for 100,000 pods).
+//! 1 and 2 use the integration tests' fake API server; 3 serves the pod list from pages serialized in
+//! advance (`common::list_server`: the fake would hold many gigabytes of list continuations).
 
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/integration/support/fake_api/mod.rs"]
 mod fake_api;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use common::list_server::ListServer;
+use common::pods::{NAMESPACES, SyntheticPod};
+use common::{Percentiles, Process, ms};
 use fake_api::{FakeApi, FakePod, Recorded};
 
 /// Part 1: pods in the fake, lines, and the pace (each line makes one Event: 16.7 writes/s < 20/s).
@@ -44,29 +42,8 @@ const LINES_PER_PAIR: u32 = 100;
 
 /// Part 3.
 const INDEX_PODS: u32 = 100_000;
-const NAMESPACES: u32 = 50;
-const NODES: u32 = 1_000;
 /// The agent's list page size (`POD_LIST_PAGE_SIZE`).
 const PAGE: usize = 500;
-
-const APPS: [&str; 16] = [
-    "frontend",
-    "checkout",
-    "payments-api",
-    "search-indexer",
-    "cart",
-    "recommendations",
-    "image-resizer",
-    "auth-gateway",
-    "inventory-sync",
-    "notifications-worker",
-    "ledger",
-    "catalog",
-    "session-store",
-    "metrics-exporter",
-    "shipping",
-    "pricing-engine",
-];
 
 fn main() {
     append_to_event_latency();
@@ -130,21 +107,18 @@ fn append_to_event_latency() {
     let not_created = (first_post.values())
         .filter(|(_, status)| *status != Some(201))
         .count();
-    let mut latencies: Vec<Duration> = (0..LATENCY_LINES)
-        .map(|i| {
-            let (received, _) = first_post[&(FIRST_PORT + i)];
-            received.saturating_duration_since(appended[i as usize])
-        })
-        .collect();
-    latencies.sort();
-    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let latencies = Percentiles::of(
+        (0..LATENCY_LINES)
+            .map(|i| {
+                let (received, _) = first_post[&(FIRST_PORT + i)];
+                received.saturating_duration_since(appended[i as usize])
+            })
+            .collect(),
+    );
     println!(
         "events: append→Event latency over {LATENCY_LINES} new Events ({LATENCY_PODS} pods, 50 ms poll, \
-         EVENTS_QPS 20, one line per {} ms): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+         EVENTS_QPS 20, one line per {} ms): {latencies:.1}",
         LATENCY_PACE.as_millis(),
-        ms(percentile(50)),
-        ms(percentile(99)),
-        ms(*latencies.last().unwrap())
     );
     if not_created > 0 {
         println!("events:   note: {not_created} first POSTs were not answered 201");
@@ -283,7 +257,7 @@ fn count_by_direction(events: &[Value]) -> (Counts, Counts) {
 /// Part 3: resident memory once the pod index holds 100,000 pods (150,000 IPs).
 fn memory_with_many_pods() {
     let built = Instant::now();
-    let server = ListServer::start(INDEX_PODS);
+    let server = ListServer::start(INDEX_PODS, PAGE);
     let built_in = built.elapsed();
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
@@ -324,11 +298,8 @@ impl Agent {
         // The log exists (empty) before the agent starts, as on a node: the agent begins at its end.
         std::fs::write(&log, b"").expect("create the log");
         let stderr = dir.join("agent.stderr");
-        let metrics_port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kube-iptables-tailer"));
+        let metrics_port = common::free_port();
+        let mut command = Command::new(common::AGENT);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -362,7 +333,8 @@ impl Agent {
 
     fn wait_ready(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        while self.get("/readyz").map(|(status, _)| status) != Some(200) {
+        while common::http_get(self.metrics_port, "/readyz").map(|(status, _)| status) != Some(200)
+        {
             if Instant::now() > deadline {
                 self.fail(&format!("/readyz not 200 within {timeout:?}"));
             }
@@ -370,33 +342,16 @@ impl Agent {
         }
     }
 
-    /// `GET path` on the metrics server: (status, body), or None when it does not answer.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let (_, body) = response.split_once("\r\n\r\n")?;
-        Some((status, body.to_string()))
-    }
-
     fn metric(&self, series: &str) -> f64 {
-        let (_, body) = self.get("/metrics").expect("metrics answer");
+        let (_, body) = common::http_get(self.metrics_port, "/metrics").expect("metrics answer");
         body.lines()
             .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or(0.0)
     }
 
-    /// A `kB` field of /proc/PID/status (VmRSS:, VmHWM:), in KiB.
+    /// A `kB` field of the agent's /proc/PID/status (VmRSS:, VmHWM:), in KiB.
     fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status of the agent");
-        (status.lines())
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or_else(|| panic!("{field} in /proc/PID/status"))
+        common::status_kib(Process::Id(self.child.id()), field)
     }
 
     fn fail(&self, what: &str) -> ! {
@@ -414,38 +369,17 @@ impl Drop for Agent {
     }
 }
 
-/// A pod with a realistic name (`app-xxxxxxxxxx-xxxxx` in `team-NN-production`), uid and node, IPv4
-/// `base + n`, and an IPv6 address too for every other pod.
+/// [`SyntheticPod`] `n` with IPv4 `base + n`, as the fake API serves it.
 fn fake_pod(n: u32, base: u32) -> FakePod {
-    let mut random = Random(u64::from(n) + 1);
-    let name = pod_name(n, &mut random);
-    let pod = FakePod::new(&namespace(n), &name)
-        .uid(&random.uuid())
-        .node(&node(n))
-        .ip(&Ipv4Addr::from(base + n).to_string());
-    if n % 2 == 0 { pod.ip(&ipv6(n)) } else { pod }
-}
-
-fn namespace(n: u32) -> String {
-    format!("team-{:02}-production", n % NAMESPACES)
-}
-
-fn pod_name(n: u32, random: &mut Random) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let app = APPS[n as usize % APPS.len()];
-    format!(
-        "{app}-{}-{}",
-        random.word(10, ALPHABET),
-        random.word(5, ALPHABET)
-    )
-}
-
-fn node(n: u32) -> String {
-    format!("ip-10-0-{}-{}.ec2.internal", n % NODES / 250, n % 250)
-}
-
-fn ipv6(n: u32) -> String {
-    Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (n >> 16) as u16, n as u16).to_string()
+    let synthetic = SyntheticPod::new(n, base);
+    let pod = FakePod::new(&synthetic.namespace, &synthetic.name)
+        .uid(&synthetic.uid)
+        .node(&synthetic.node)
+        .ip(&synthetic.ipv4.to_string());
+    match synthetic.ipv6 {
+        Some(ipv6) => pod.ip(&ipv6.to_string()),
+        None => pod,
+    }
 }
 
 /// A TCP drop line in RSYSLOG_FileFormat, as the integration tests write them.
@@ -472,258 +406,4 @@ fn port_of(request: &Recorded) -> Option<u32> {
 
 fn sleep_until(at: Instant) {
     std::thread::sleep(at.saturating_duration_since(Instant::now()));
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1e3
-}
-
-/// Serves `GET /api/v1/pods` in pages of [`PAGE`] serialized in advance (`continue` is the page
-/// number), and a watch that stays open without events; anything else is 404.
-struct ListServer {
-    address: SocketAddr,
-    stopping: Arc<AtomicBool>,
-    /// When the first list request and the last page's request arrived.
-    times: Arc<Mutex<(Option<Instant>, Option<Instant>)>>,
-    acceptor: Option<JoinHandle<()>>,
-}
-
-impl ListServer {
-    fn start(pods: u32) -> ListServer {
-        let pages = Arc::new(pod_pages(pods));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let address = listener.local_addr().expect("local address");
-        let stopping = Arc::new(AtomicBool::new(false));
-        let times = Arc::new(Mutex::new((None, None)));
-        let acceptor = {
-            let (stopping, times) = (stopping.clone(), times.clone());
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stopping.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    let (pages, stopping, times) = (pages.clone(), stopping.clone(), times.clone());
-                    std::thread::spawn(move || serve_pages(stream, &pages, &stopping, &times));
-                }
-            })
-        };
-        ListServer {
-            address,
-            stopping,
-            times,
-            acceptor: Some(acceptor),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    fn list_times(&self) -> (Option<Instant>, Option<Instant>) {
-        *self.times.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for ListServer {
-    fn drop(&mut self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-    }
-}
-
-/// Every page of the pod list as the API serves it: a PodList with `continue` while more remain.
-fn pod_pages(pods: u32) -> Vec<Vec<u8>> {
-    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let pages = (pods as usize).div_ceil(PAGE);
-    (0..pages)
-        .map(|page| {
-            let first = page * PAGE;
-            let last = (first + PAGE).min(pods as usize);
-            let items: Vec<Value> = (first..last)
-                .map(|n| pod_object(n as u32, &created))
-                .collect();
-            let mut metadata = json!({"resourceVersion": "200000"});
-            if last < pods as usize {
-                metadata["continue"] = json!(format!("page-{}", page + 1));
-                metadata["remainingItemCount"] = json!(pods as usize - last);
-            }
-            let list = json!({
-                "apiVersion": "v1", "kind": "PodList", "metadata": metadata, "items": items,
-            });
-            serde_json::to_vec(&list).expect("serialize a page")
-        })
-        .collect()
-}
-
-/// The Pod object of pod `n`, shaped as the fake API serves its pods.
-fn pod_object(n: u32, created: &str) -> Value {
-    let pod = fake_pod(n, 0x0A00_0000);
-    let ips: Vec<Value> = pod.ips.iter().map(|ip| json!({"ip": ip})).collect();
-    let host_ip = format!("10.0.{}.{}", n % NODES / 250, n % 250);
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": pod.name,
-            "namespace": pod.namespace,
-            "uid": pod.uid,
-            "resourceVersion": (100_000 + n).to_string(),
-            "creationTimestamp": created,
-            "labels": {"app": APPS[n as usize % APPS.len()]},
-        },
-        "spec": {
-            "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
-            "restartPolicy": "Always",
-            "terminationGracePeriodSeconds": 30,
-            "dnsPolicy": "ClusterFirst",
-            "serviceAccountName": "default",
-            "nodeName": pod.node,
-        },
-        "status": {
-            "phase": "Running",
-            "hostIP": host_ip,
-            "hostIPs": [{"ip": host_ip}],
-            "podIP": pod.ips[0],
-            "podIPs": ips,
-            "startTime": created,
-        },
-    })
-}
-
-/// One keep-alive connection of [`ListServer`].
-fn serve_pages(
-    stream: TcpStream,
-    pages: &[Vec<u8>],
-    stopping: &AtomicBool,
-    times: &Mutex<(Option<Instant>, Option<Instant>)>,
-) {
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-        let mut length = 0usize;
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            if header.trim().is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                if name.trim().eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let param = |key: &str| {
-            (query.split('&'))
-                .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-                .filter(|value| !value.is_empty())
-        };
-        let written = if path != "/api/v1/pods" {
-            eprintln!("events bench: list server: no {target}");
-            respond(&mut writer, 404, &failure("NotFound", 404))
-        } else if matches!(param("watch"), Some("true" | "1")) {
-            // A watch with nothing to say, open until the bench ends.
-            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                        Transfer-Encoding: chunked\r\n\r\n";
-            if writer.write_all(head.as_bytes()).is_err() {
-                return;
-            }
-            while !stopping.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            return;
-        } else {
-            let page = param("continue")
-                .and_then(|token| token.strip_prefix("page-")?.parse::<usize>().ok())
-                .unwrap_or(0);
-            let now = Instant::now();
-            {
-                let mut times = times.lock().unwrap_or_else(PoisonError::into_inner);
-                if page == 0 && times.0.is_none() {
-                    times.0 = Some(now);
-                }
-                if page + 1 == pages.len() {
-                    times.1 = Some(now);
-                }
-            }
-            match pages.get(page) {
-                Some(bytes) => respond(&mut writer, 200, bytes),
-                None => respond(&mut writer, 410, &failure("Expired", 410)),
-            }
-        };
-        if written.is_err() || stopping.load(Ordering::SeqCst) {
-            return;
-        }
-    }
-}
-
-/// A `Status` body as the API server answers a failure.
-fn failure(reason: &str, code: u16) -> Vec<u8> {
-    let status = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "reason": reason, "code": code,
-    });
-    serde_json::to_vec(&status).expect("serialize a Status")
-}
-
-fn respond(stream: &mut TcpStream, code: u16, body: &[u8]) -> std::io::Result<()> {
-    let head = format!(
-        "HTTP/1.1 {code} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        if code == 200 { "OK" } else { "Error" },
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()
-}
-
-/// splitmix64: deterministic, so every run builds the same pods.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn word(&mut self, len: usize, alphabet: &[u8]) -> String {
-        (0..len)
-            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
-
-    fn uuid(&mut self) -> String {
-        let (high, low) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            high >> 32,
-            (high >> 16) & 0xffff,
-            high & 0xfff,
-            (low >> 48) & 0x3fff | 0x8000,
-            low & 0xffff_ffff_ffff
-        )
-    }
 }

@@ -9,11 +9,15 @@
 //!    - of the whole agent (source, parse, stdout sink), resuming from a checkpoint file that holds the
 //!      first entry's cursor, until the last record is printed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use common::{Environment, JsonAgent, Percentiles};
 
 use kube_iptables_tailer::health::Health;
 use kube_iptables_tailer::metrics::Metrics;
@@ -21,7 +25,6 @@ use kube_iptables_tailer::model::JournalPosition;
 use kube_iptables_tailer::sources::journald::{self, JournaldSettings};
 
 const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
-const AGENT: &str = env!("CARGO_BIN_EXE_kube-iptables-tailer");
 const LATENCY_ENTRIES: u32 = 300;
 const PACE: Duration = Duration::from_millis(10);
 const THROUGHPUT_ENTRIES: u32 = 200_000;
@@ -42,19 +45,10 @@ fn latency() {
     let journal = dir.path().join("journal");
     std::fs::create_dir(&journal).unwrap();
     let mut writer = start_writer(&journal.join("system.journal"));
-    let (mut agent, port) = start_agent(&journal, None);
-    let stdout = agent.stdout.take().unwrap();
-    let (sender, received) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let record: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
-            let sequence = record["dpt"].as_u64().expect("a port") as u32;
-            if sender.send((sequence, Instant::now())).is_err() {
-                break;
-            }
-        }
-    });
-    wait_ready(port);
+    let mut agent = start_agent(&journal, None);
+    let printed = agent.printed_ports();
+    // Its journal is open and positioned at the tail.
+    agent.wait_ready(Duration::from_secs(10));
 
     let stdin = writer.stdin.as_mut().unwrap();
     let mut appended = vec![Instant::now(); LATENCY_ENTRIES as usize + 1];
@@ -64,24 +58,16 @@ fn latency() {
         appended[sequence as usize] = Instant::now();
         std::thread::sleep(PACE);
     }
-    let mut latencies = Vec::new();
-    while latencies.len() < LATENCY_ENTRIES as usize {
-        let (sequence, at) = received
-            .recv_timeout(Duration::from_secs(10))
-            .expect("every entry is printed");
-        latencies.push(at.duration_since(appended[sequence as usize]));
-    }
-    stop(agent);
+    let latencies = common::latencies(&printed, LATENCY_ENTRIES as usize, "entry", |sequence| {
+        appended[sequence as usize]
+    });
+    drop(agent);
     close_writer(writer);
-    latencies.sort();
-    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
     println!(
         "journald append→stdout latency over {LATENCY_ENTRIES} entries (agent binary, journal-remote writer, \
-         {} ms apart): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+         {} ms apart): {:.2}",
         PACE.as_millis(),
-        percentile(50).as_secs_f64() * 1e3,
-        percentile(99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3
+        Percentiles::of(latencies)
     );
 }
 
@@ -157,9 +143,9 @@ fn throughput() {
     )
     .unwrap();
     let started = Instant::now();
-    let (mut agent, _) = start_agent(&journal, Some(&state));
+    let mut agent = start_agent(&journal, Some(&state));
     let mut records = 0u64;
-    for line in BufReader::new(agent.stdout.take().unwrap()).lines() {
+    for line in BufReader::new(agent.stdout()).lines() {
         line.expect("stdout");
         records += 1;
         if records == expected {
@@ -167,7 +153,7 @@ fn throughput() {
         }
     }
     let took = started.elapsed();
-    stop(agent);
+    drop(agent);
     println!(
         "agent printed {records} records in {:.2} s from its start: {:.0} entries/s (journald source, \
          parse, stdout sink)",
@@ -208,51 +194,16 @@ fn close_writer(mut writer: Child) {
     assert!(writer.wait().unwrap().success(), "journal-remote failed");
 }
 
-fn start_agent(journal: &Path, state: Option<&Path>) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = Command::new(AGENT);
-    command
-        .env_clear()
-        .env("LOG_SOURCE", "journald")
-        .env("JOURNAL_DIRECTORY", journal)
-        .env("IPTABLES_LOG_PREFIX", "calico-drop:")
-        .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
-        .env("METRICS_SERVER_PORT", port.to_string())
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::piped());
-    if let Some(state) = state {
-        command.env("STATE_DIRECTORY", state);
-    }
-    (command.spawn().expect("start the agent"), port)
-}
-
-fn stop(mut agent: Child) {
-    agent.kill().ok();
-    agent.wait().ok();
-}
-
-/// Waits until the agent's `/readyz` answers 200: its journal is open and positioned at the tail.
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ready = std::net::TcpStream::connect(("127.0.0.1", port))
-            .and_then(|mut stream| {
-                stream.write_all(b"GET /readyz HTTP/1.0\r\n\r\n")?;
-                let mut response = String::new();
-                stream.read_to_string(&mut response)?;
-                Ok(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"))
-            })
-            .unwrap_or(false);
-        if ready {
-            return;
+fn start_agent(journal: &Path, state: Option<&Path>) -> JsonAgent {
+    JsonAgent::start(Environment::Empty, |command| {
+        command
+            .env("LOG_SOURCE", "journald")
+            .env("JOURNAL_DIRECTORY", journal)
+            .env("IPTABLES_LOG_PREFIX", "calico-drop:");
+        if let Some(state) = state {
+            command.env("STATE_DIRECTORY", state);
         }
-        assert!(Instant::now() < deadline, "the agent did not become ready");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    })
 }
 
 /// The cursor of the oldest entry in the journal directory, read with sd-journal.

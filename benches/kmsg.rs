@@ -3,11 +3,13 @@
 //! until its JSON record appears on the agent's stdout; prints p50, p99 and max. Needs root (only root
 //! may write to /dev/kmsg); without it, says so and skips.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
+
+use common::{Environment, JsonAgent, Percentiles};
 
 const RECORDS: u16 = 300;
 /// Slow enough that the ~650-line kernel buffer never holds more than a few of ours at once.
@@ -21,33 +23,15 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let prefix = format!("KITBENCH{}:", std::process::id());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_kube-iptables-tailer"))
-        .env("LOG_SOURCE", "kmsg")
-        .env("IPTABLES_LOG_PREFIX", &prefix)
-        .env("STATE_DIRECTORY", dir.path().join("state"))
-        .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
-        .env("METRICS_SERVER_PORT", port.to_string())
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the agent");
-    let stdout = agent.stdout.take().unwrap();
-    let (sender, received) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let record: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
-            let sequence = record["dpt"].as_u64().expect("a port") as u16;
-            if sender.send((sequence, Instant::now())).is_err() {
-                break;
-            }
-        }
+    let mut agent = JsonAgent::start(Environment::Inherited, |command| {
+        command
+            .env("LOG_SOURCE", "kmsg")
+            .env("IPTABLES_LOG_PREFIX", &prefix)
+            .env("STATE_DIRECTORY", dir.path().join("state"));
     });
-    wait_ready(port);
+    let printed = agent.printed_ports();
+    // /dev/kmsg is open and positioned at its end.
+    agent.wait_ready(Duration::from_secs(20));
 
     let mut written = HashMap::new();
     for sequence in 1..=RECORDS {
@@ -61,45 +45,16 @@ fn main() {
             .open("/dev/kmsg")
             .expect("open /dev/kmsg");
         kmsg.write_all(record.as_bytes()).expect("write a record");
-        written.insert(sequence, Instant::now());
+        written.insert(u32::from(sequence), Instant::now());
         drop(kmsg);
         std::thread::sleep(PACE);
     }
-    let mut latencies = Vec::new();
-    while latencies.len() < usize::from(RECORDS) {
-        let (sequence, at) = received
-            .recv_timeout(Duration::from_secs(10))
-            .expect("every record is printed");
-        latencies.push(at.duration_since(written[&sequence]));
-    }
-    agent.kill().ok();
-    agent.wait().ok();
-    latencies.sort();
-    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let latencies = common::latencies(&printed, usize::from(RECORDS), "record", |sequence| {
+        written[&sequence]
+    });
+    drop(agent);
     println!(
-        "write→stdout latency over {RECORDS} records (kmsg source, /dev/kmsg): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(50).as_secs_f64() * 1e3,
-        percentile(99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3
+        "write→stdout latency over {RECORDS} records (kmsg source, /dev/kmsg): {:.1}",
+        Percentiles::of(latencies)
     );
-}
-
-/// Waits until `/readyz` answers 200: /dev/kmsg is open and positioned at its end.
-fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = TcpStream::connect(("127.0.0.1", port))
-            .and_then(|mut stream| {
-                write!(stream, "GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-                let mut response = String::new();
-                stream.read_to_string(&mut response)?;
-                Ok(response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200"))
-            })
-            .unwrap_or(false);
-        if ready {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the agent never became ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

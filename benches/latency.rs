@@ -2,10 +2,13 @@
 //! poll interval. Appends numbered drop lines at a steady pace and times each until its JSON record
 //! appears on the agent's stdout; prints p50, p99 and max.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
+
+use common::{Environment, JsonAgent, Percentiles};
 
 const LINES: u32 = 1000;
 const PACE: Duration = Duration::from_millis(7);
@@ -14,30 +17,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log = dir.path().join("kern.log");
     std::fs::write(&log, b"").expect("create log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_kube-iptables-tailer"))
-        .env("IPTABLES_LOG_PATH", &log)
-        .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
-        .env("METRICS_SERVER_PORT", port.to_string())
-        .env("LOG_LEVEL", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the agent");
-    let stdout = agent.stdout.take().unwrap();
-    let (sender, received) = crossbeam_channel::unbounded();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let record: serde_json::Value = serde_json::from_str(&line).expect("JSON record");
-            let sequence = record["dpt"].as_u64().expect("a port") as u32;
-            if sender.send((sequence, Instant::now())).is_err() {
-                break;
-            }
-        }
+    let mut agent = JsonAgent::start(Environment::Inherited, |command| {
+        command.env("IPTABLES_LOG_PATH", &log);
     });
+    let printed = agent.printed_ports();
     // Let the agent open the (empty) file before the first line, as a running agent would have.
     std::thread::sleep(Duration::from_millis(500));
 
@@ -53,21 +36,12 @@ fn main() {
         appended.insert(sequence, Instant::now());
         std::thread::sleep(PACE);
     }
-    let mut latencies = Vec::new();
-    while latencies.len() < LINES as usize {
-        let (sequence, at) = received
-            .recv_timeout(Duration::from_secs(10))
-            .expect("every line is printed");
-        latencies.push(at.duration_since(appended[&sequence]));
-    }
-    agent.kill().ok();
-    agent.wait().ok();
-    latencies.sort();
-    let percentile = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let latencies = common::latencies(&printed, LINES as usize, "line", |sequence| {
+        appended[&sequence]
+    });
+    drop(agent);
     println!(
-        "append→stdout latency over {LINES} lines (file source, 50 ms poll): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(50).as_secs_f64() * 1e3,
-        percentile(99).as_secs_f64() * 1e3,
-        latencies.last().unwrap().as_secs_f64() * 1e3
+        "append→stdout latency over {LINES} lines (file source, 50 ms poll): {:.1}",
+        Percentiles::of(latencies)
     );
 }

@@ -3,9 +3,11 @@
 //! process's resident memory (VmRSS) before and after filling the index, then lookups per second on one
 //! core. Run with `cargo bench --bench pod_index`.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,29 +16,13 @@ use kube_iptables_tailer::metrics::Metrics;
 use kube_iptables_tailer::model::{Endpoint, PodInfo};
 use kube_iptables_tailer::resolve::pods::{PodIndex, PodPhase, PodRecord};
 
-const PODS: usize = 100_000;
-const NAMESPACES: usize = 50;
-const NODES: usize = 1_000;
-const RUN_FOR: Duration = Duration::from_millis(1500);
+use common::Process;
+use common::pods::{self, Random, SyntheticPod};
 
-const APPS: [&str; 16] = [
-    "frontend",
-    "checkout",
-    "payments-api",
-    "search-indexer",
-    "cart",
-    "recommendations",
-    "image-resizer",
-    "auth-gateway",
-    "inventory-sync",
-    "notifications-worker",
-    "ledger",
-    "catalog",
-    "session-store",
-    "metrics-exporter",
-    "shipping",
-    "pricing-engine",
-];
+const PODS: usize = 100_000;
+const RUN_FOR: Duration = Duration::from_millis(1500);
+/// 10.0.0.0: pod `n` has IPv4 10.0.0.0 + n.
+const BASE: u32 = 0x0A00_0000;
 
 /// Counts the bytes the program has allocated and not freed: the index's own size, apart from what the
 /// allocator keeps around it (which VmRSS includes).
@@ -135,18 +121,13 @@ fn report(label: &str, ips: &[IpAddr], mut lookup: impl FnMut(IpAddr)) {
 }
 
 fn record(n: usize) -> PodRecord {
-    let mut random = Random(n as u64 + 1);
-    let app = APPS[n % APPS.len()];
+    let pod = SyntheticPod::new(n as u32, BASE);
     PodRecord {
         info: PodInfo {
-            namespace: format!("team-{:02}-production", n % NAMESPACES),
-            name: format!(
-                "{app}-{}-{}",
-                random.word(10, b"bcdfghjklmnpqrstvwxz2456789"),
-                random.word(5, b"bcdfghjklmnpqrstvwxz2456789")
-            ),
-            uid: random.uuid(),
-            node: format!("ip-10-0-{}-{}.ec2.internal", n % NODES / 250, n % 250),
+            namespace: pod.namespace,
+            name: pod.name,
+            uid: pod.uid,
+            node: pod.node,
             host_network: false,
             identifier_label: None,
         },
@@ -158,31 +139,15 @@ fn record(n: usize) -> PodRecord {
 
 fn ips_of(n: usize) -> Vec<IpAddr> {
     let n = n as u32;
-    let v4 = IpAddr::V4(Ipv4Addr::from(0x0A00_0000 + n));
-    if n % 2 == 0 {
-        let v6 = IpAddr::V6(Ipv6Addr::new(
-            0xfd00,
-            0,
-            0,
-            0,
-            0,
-            0,
-            (n >> 16) as u16,
-            n as u16,
-        ));
-        vec![v4, v6]
-    } else {
-        vec![v4]
+    let v4 = IpAddr::V4(pods::ipv4(n, BASE));
+    match pods::ipv6(n) {
+        Some(v6) => vec![v4, IpAddr::V6(v6)],
+        None => vec![v4],
     }
 }
 
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
+    common::status_kib(Process::Current, "VmRSS:")
 }
 
 fn shuffle(items: &mut [IpAddr]) {
@@ -190,36 +155,5 @@ fn shuffle(items: &mut [IpAddr]) {
     for i in (1..items.len()).rev() {
         let j = (random.next() % (i as u64 + 1)) as usize;
         items.swap(i, j);
-    }
-}
-
-/// splitmix64: deterministic, so every run builds the same pods.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn word(&mut self, len: usize, alphabet: &[u8]) -> String {
-        (0..len)
-            .map(|_| alphabet[(self.next() % alphabet.len() as u64) as usize] as char)
-            .collect()
-    }
-
-    fn uuid(&mut self) -> String {
-        let (high, low) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            high >> 32,
-            (high >> 16) & 0xffff,
-            high & 0xfff,
-            (low >> 48) & 0x3fff | 0x8000,
-            low & 0xffff_ffff_ffff
-        )
     }
 }
