@@ -10,8 +10,6 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
-
 pub use args::Args;
 pub use kubernetes::KubernetesConfig;
 
@@ -86,12 +84,8 @@ fn invalid(variable: &'static str, value: &str, problem: impl Into<String>) -> C
 }
 
 impl Config {
-    /// Reads the command line and the environment. `--help`, `--version` and unknown flags are handled by
-    /// clap (exit 0 or 2); everything else is validated here.
-    pub fn load() -> Result<Config, ConfigError> {
-        Config::from_args(Args::parse())
-    }
-
+    /// Validates what clap read (`Args::parse()`: `--help`, `--version` and unknown flags are clap's,
+    /// exit 0 or 2); every other mistake is a [`ConfigError`].
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
         let source = match args.log_source.as_str() {
             "file" => SourceConfig::File {

@@ -1,5 +1,7 @@
 //! Configuration: defaults, flags, and one clear error per bad value.
 
+use clap::Parser;
+
 use super::*;
 
 fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
