@@ -13,10 +13,13 @@ use serde::{Deserialize, Serialize};
 /// Stages pass batches rather than single items so that a burst costs one channel operation, and so that
 /// the position travels with the data: the last stage acknowledges `end` only after it has handled every
 /// item, which is what makes a checkpoint safe (it never points past an unhandled line).
+///
+/// `end` is `None` for a source that cannot resume (NFLOG: the kernel keeps no history), so there is
+/// nothing to acknowledge or checkpoint.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch<T> {
     pub items: Vec<T>,
-    pub end: Position,
+    pub end: Option<Position>,
 }
 
 /// One log line as a source read it, without its line terminator.

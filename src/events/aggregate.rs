@@ -44,7 +44,7 @@ pub struct Aggregator {
     in_flight_names: HashSet<String>,
     next_ticket: u64,
     /// Positions of batches not yet acknowledged that may still be, by sequence number.
-    batches: VecDeque<(u64, Position)>,
+    batches: VecDeque<(u64, Option<Position>)>,
     next_batch: u64,
     first_unacked: u64,
     /// For every pending or in-flight write, the first batch it holds drops of (a multiset: count).
@@ -262,11 +262,14 @@ impl Aggregator {
             .next()
             .copied()
             .unwrap_or(self.next_batch);
-        let mut last = None;
+        let (mut settled, mut last) = (false, None);
         while self.batches.front().is_some_and(|(seq, _)| *seq < frontier) {
-            last = self.batches.pop_front().map(|(_, position)| position);
+            settled = true;
+            if let Some((_, Some(end))) = self.batches.pop_front() {
+                last = Some(end);
+            }
         }
-        if last.is_some() {
+        if settled {
             self.first_unacked = frontier;
         }
         last

@@ -116,7 +116,7 @@ impl Stage {
         self.input
             .send(Batch {
                 items,
-                end: position(offset),
+                end: Some(position(offset)),
             })
             .unwrap();
         self.output.recv_timeout(Duration::from_secs(5)).unwrap()
@@ -190,7 +190,7 @@ fn drops_are_located_at_pods_nodes_and_external_names() {
                     dst: db,
                 },
             ],
-            end: position(4096),
+            end: Some(position(4096)),
         }
     );
     let metrics = stage.finish();
@@ -212,7 +212,7 @@ fn an_empty_batch_is_passed_on_with_its_position() {
         stage.pass(Vec::new(), 123),
         Batch {
             items: Vec::new(),
-            end: position(123),
+            end: Some(position(123)),
         }
     );
     stage.finish();
@@ -290,7 +290,7 @@ fn the_stage_waits_for_the_index_and_ends_if_stopped_first() {
     input
         .send(Batch {
             items: vec![drop_between("10.1.2.3", "10.1.2.4")],
-            end: position(1),
+            end: Some(position(1)),
         })
         .unwrap();
     // Not synced: the drop waits in the channel.

@@ -92,9 +92,9 @@ pub fn run(
             drops_unknown.inc();
         }
         out.flush()?;
-        if let Some(acks) = &acks {
+        if let (Some(acks), Some(end)) = (&acks, batch.end) {
             // The checkpoint writer only goes away at shutdown, after this loop ends.
-            let _ = acks.send(batch.end);
+            let _ = acks.send(end);
         }
     }
     Ok(())

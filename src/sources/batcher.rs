@@ -101,7 +101,7 @@ impl<E> Batcher<E> {
             // A batch grows as lines come: most hold a few lines, and reserving a full batch for
             // each would cost tens of kilobytes per send.
             items: std::mem::take(&mut self.lines),
-            end: position(&end),
+            end: Some(position(&end)),
         };
         let count = batch.items.len() as u64;
         let newest = self.newest.take();
@@ -155,14 +155,14 @@ mod tests {
         assert!(batcher.flush(position));
         let marked = receiver.try_recv().unwrap();
         assert!(marked.items.is_empty());
-        assert_eq!(marked.end, position(&5));
+        assert_eq!(marked.end, Some(position(&5)));
 
         assert!(batcher.add(line("x", None), 7, position));
         batcher.mark(3);
         assert!(batcher.flush(position));
         let sent = receiver.try_recv().unwrap();
         assert_eq!(sent.items, [line("x", None)]);
-        assert_eq!(sent.end, position(&7));
+        assert_eq!(sent.end, Some(position(&7)));
         assert_eq!(batcher.last_sent(), Some(&7));
     }
 

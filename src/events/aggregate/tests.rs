@@ -30,7 +30,7 @@ fn web_to_example(dpt: u16, seconds: i64) -> Located {
 fn batch(items: Vec<Located>, offset: u64) -> Batch<Located> {
     Batch {
         items,
-        end: position(offset),
+        end: Some(position(offset)),
     }
 }
 

@@ -81,7 +81,7 @@ impl Stage {
         input
             .send(Batch {
                 items,
-                end: position(offset),
+                end: Some(position(offset)),
             })
             .unwrap();
     }

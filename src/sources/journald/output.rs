@@ -75,7 +75,7 @@ mod tests {
 
     fn cursor(batch: &Batch<Line>) -> &str {
         match &batch.end {
-            Position::Journald(position) => &position.cursor,
+            Some(Position::Journald(position)) => &position.cursor,
             other => panic!("not a journal position: {other:?}"),
         }
     }

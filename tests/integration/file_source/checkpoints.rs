@@ -26,7 +26,7 @@ fn resuming_from_a_checkpoint_reads_exactly_the_new_lines() {
     store.save(&Position::File(tailer.stop())).unwrap();
 
     append(&path, "a3\na4\n");
-    let start = file_position(store.load().unwrap().expect("a saved checkpoint"));
+    let start = file_position(store.load().unwrap());
     let mut tailer = Tailer::start(FileSourceSettings {
         start: Some(start),
         ..settings(&path)

@@ -185,9 +185,9 @@ impl Drop for Tailer {
 }
 
 #[allow(unreachable_patterns)] // Other sources' positions may be added to `Position`.
-fn file_position(position: Position) -> FilePosition {
+fn file_position(position: Option<Position>) -> FilePosition {
     match position {
-        Position::File(position) => position,
+        Some(Position::File(position)) => position,
         other => panic!("the file source sent {other:?}"),
     }
 }

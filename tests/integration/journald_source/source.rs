@@ -152,7 +152,7 @@ fn batches_hold_at_most_max_batch_lines_and_end_at_their_last_entry() {
             })
             .collect();
         assert_eq!(batch.items, expected);
-        assert_eq!(cursor(&batch.end), cursors[end]);
+        assert_eq!(batch.end.as_ref().map(cursor), Some(cursors[end].as_str()));
     }
     source.assert_nothing_more();
     assert_eq!(source.metrics.lines_read.get(), 5);

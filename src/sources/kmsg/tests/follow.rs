@@ -77,7 +77,7 @@ impl Outcome {
         self.batches
             .iter()
             .map(|batch| match &batch.end {
-                Position::Kmsg(position) => {
+                Some(Position::Kmsg(position)) => {
                     assert_eq!(position.boot_id, "boot-a");
                     position.sequence
                 }
@@ -216,10 +216,10 @@ fn batches_hold_at_most_max_lines_and_end_at_their_last_record() {
     assert_eq!(outcome.ends(), [2, 3, 4]);
     assert_eq!(
         outcome.batches[0].end,
-        Position::Kmsg(KmsgPosition {
+        Some(Position::Kmsg(KmsgPosition {
             boot_id: "boot-a".to_string(),
             sequence: 2
-        })
+        }))
     );
     for line in outcome.batches.iter().flat_map(|batch| &batch.items) {
         assert!(line.time.is_some(), "{line:?}");
