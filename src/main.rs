@@ -1,11 +1,12 @@
 //! Start-up: configuration, logging, the pipeline, the exit code (0 stopped by signal, 1 failed,
-//! 2 bad configuration). `--check-config` stops after the configuration, with 0 or 2.
+//! 2 bad configuration or deployment). `--check-config` stops after the configuration, with 0 or 2;
+//! for NFLOG it also binds the groups once, as the agent will.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use kube_iptables_tailer::config::{Args, Config, SinkKind, SourceConfig};
-use kube_iptables_tailer::pipeline;
+use kube_iptables_tailer::{pipeline, sources};
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -18,6 +19,12 @@ fn main() -> ExitCode {
         }
     };
     if check_config {
+        if let SourceConfig::Nflog(nflog) = &config.source
+            && let Err(error) = sources::nflog::probe(nflog)
+        {
+            eprintln!("kube-iptables-tailer: {error}");
+            return ExitCode::from(if error.is_deployment() { 2 } else { 1 });
+        }
         println!("{}", check_config_line(&config));
         return ExitCode::SUCCESS;
     }
@@ -31,7 +38,11 @@ fn main() -> ExitCode {
         Err(error) => {
             log::error!("{error}");
             eprintln!("kube-iptables-tailer: {error}");
-            ExitCode::FAILURE
+            if error.is_configuration() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -45,6 +56,10 @@ fn check_config_line(config: &Config) -> String {
         } => format!("journald {}", directory.display()),
         SourceConfig::Journald { directory: None } => "journald (system journal)".to_string(),
         SourceConfig::Kmsg { path } => format!("kmsg {}", path.display()),
+        SourceConfig::Nflog(nflog) => {
+            let groups: Vec<String> = nflog.groups.iter().map(u16::to_string).collect();
+            format!("nflog groups {}", groups.join(","))
+        }
     };
     let sink = match &config.sink {
         SinkKind::Stdout => "stdout".to_string(),

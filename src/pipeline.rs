@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! source-{file|journald|kmsg} ──Batch<Line>──▶ parse ──Batch<PacketDrop>──▶ sink-stdout
-//!                                                    └──▶ resolve ──▶ events ◀──▶ kubernetes ──▶ API
+//! source-nflog ─────────────────────────────────Batch<PacketDrop>──┘└──▶ resolve ──▶ events ◀──▶ kubernetes ──▶ API
 //! sink-stdout or events ──Position (acknowledged)──▶ checkpoint
 //! metrics-http (/metrics /healthz /readyz)        signals (SIGTERM/SIGINT → stop)
 //! ```
+//!
+//! NFLOG hands over packets, already drops: it skips the parser, and keeps no checkpoint (the kernel
+//! keeps no history to resume from).
 //!
 //! With no cluster the drops go to stdout; with one, `spawn_kubernetes_stages` adds the stages that turn
 //! them into Events.
@@ -25,20 +28,18 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::config::{Config, KubernetesConfig, SinkKind, SourceConfig};
+use crate::config::{Config, KubernetesConfig, SinkKind};
 use crate::events::{self, EventSettings};
 use crate::health::Health;
 use crate::kubernetes::{self, KubeSettings};
 use crate::metrics::{self, Metrics};
-use crate::model::{Batch, Line, PacketDrop, Position};
+use crate::model::{Batch, PacketDrop, Position};
 use crate::parse::{self, Parser};
 use crate::resolve::dns::{DnsSettings, ReverseDns};
 use crate::resolve::{self, pods::PodIndex};
 use crate::sinks;
 use crate::sources::checkpoint::{self, CheckpointStore};
-use crate::sources::file::{self, FileSourceSettings};
-use crate::sources::journald::{self, JournaldSettings};
-use crate::sources::kmsg::{self, KmsgSettings};
+use crate::sources::{Source, SourceOutput, nflog};
 use crate::stop::{self, Stop, StopTrigger};
 
 /// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
@@ -47,8 +48,6 @@ const LINE_QUEUE_BATCHES: usize = 16;
 const MAX_BATCH_LINES: usize = 1024;
 /// A checkpoint is written at most this often (and always at shutdown).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
-/// This boot's id: kmsg sequence numbers only mean something within one boot.
-const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
 /// Event writes outstanding at the API at once (each for a different Event).
 const EVENT_WRITES_IN_FLIGHT: usize = 8;
 /// Distinct Events waiting (aggregating) for the rate limit or the API before new ones are shed.
@@ -69,6 +68,8 @@ pub enum PipelineError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Nflog(#[from] nflog::OpenError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
     #[error("cannot write drops to stdout: {0}")]
@@ -77,6 +78,14 @@ pub enum PipelineError {
     Kubernetes(String),
     #[error("thread {0} panicked: {1}")]
     Panicked(&'static str, String),
+}
+
+impl PipelineError {
+    /// The agent was deployed wrongly (another listener holds an NFLOG group, a capability is
+    /// missing): a configuration error, exit code 2, rather than a failure.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, PipelineError::Nflog(error) if error.is_deployment())
+    }
 }
 
 /// Runs the agent until SIGTERM/SIGINT (Ok) or until a stage fails (Err).
@@ -88,6 +97,13 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     // Everything that can fail at start is done before the first thread starts.
     let server = metrics::server::bind(config.metrics_address)?;
     let checkpoints = match &config.state_directory {
+        _ if !Source::resumes(&config.source) => {
+            log::info!(
+                "{} keeps no history: no checkpoint, a restart reads what comes from then on",
+                config.source.name()
+            );
+            None
+        }
         Some(directory) => Some(open_checkpoints(directory, config.source.name())?),
         None => {
             log::warn!(
@@ -97,10 +113,10 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }
     };
     let start = checkpoints.as_ref().and_then(load_checkpoint);
+    let source = Source::open(config.source, start, MAX_BATCH_LINES)?;
     let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(PipelineError::Signals)?;
     let signals_handle = signals.handle();
 
-    let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
     let (drops_tx, drops_rx) = bounded(config.drop_queue_capacity.get());
     let (acks_tx, acks_rx) = bounded::<Position>(LINE_QUEUE_BATCHES);
 
@@ -111,18 +127,22 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         trigger: &trigger,
     };
 
-    workers.push(spawn_source(
-        config.source,
-        start,
-        lines_tx,
-        &spawn,
-        &metrics,
-    ));
-
-    let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
-    let (expiration, parse_metrics) = (config.expiration, metrics.clone());
-    workers.push(spawn.worker("parse", move || {
-        parse::stage::run(parser, expiration, lines_rx, drops_tx, parse_metrics);
+    let output = if source.sends_lines() {
+        let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
+        let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
+        let (expiration, parse_metrics) = (config.expiration, metrics.clone());
+        workers.push(spawn.worker("parse", move || {
+            parse::stage::run(parser, expiration, lines_rx, drops_tx, parse_metrics);
+            Ok(())
+        }));
+        SourceOutput::Lines(lines_tx)
+    } else {
+        SourceOutput::Drops(drops_tx)
+    };
+    let (source_stop, source_metrics, source_health) =
+        (stop.clone(), metrics.clone(), health.clone());
+    workers.push(spawn.worker(source.thread_name(), move || {
+        source.run(output, source_stop, source_metrics, source_health);
         Ok(())
     }));
 
@@ -201,70 +221,6 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         None => {
             log::info!("stopped");
             Ok(())
-        }
-    }
-}
-
-/// The source thread: file, journald or kmsg, each resuming from its own kind of checkpoint.
-fn spawn_source(
-    source: SourceConfig,
-    start: Option<Position>,
-    lines: Sender<Batch<Line>>,
-    spawn: &Spawner,
-    metrics: &Arc<Metrics>,
-) -> Worker {
-    let (metrics, health, stop) = (metrics.clone(), spawn.health.clone(), spawn.stop.clone());
-    match source {
-        SourceConfig::File {
-            path,
-            from_beginning,
-            poll_interval,
-            max_line_bytes,
-        } => {
-            let settings = FileSourceSettings {
-                path,
-                start: match start {
-                    Some(Position::File(position)) => Some(position),
-                    _ => None,
-                },
-                from_beginning,
-                poll_interval,
-                max_line_bytes,
-                max_batch_lines: MAX_BATCH_LINES,
-            };
-            spawn.worker("source-file", move || {
-                file::run(settings, lines, stop, metrics, health);
-                Ok(())
-            })
-        }
-        SourceConfig::Journald { directory } => {
-            let settings = JournaldSettings {
-                directory,
-                start: match start {
-                    Some(Position::Journald(position)) => Some(position),
-                    _ => None,
-                },
-                max_batch_lines: MAX_BATCH_LINES,
-            };
-            spawn.worker("source-journald", move || {
-                journald::run(settings, lines, stop, metrics, health);
-                Ok(())
-            })
-        }
-        SourceConfig::Kmsg { path } => {
-            let settings = KmsgSettings {
-                path,
-                boot_id_path: PathBuf::from(BOOT_ID_PATH),
-                start: match start {
-                    Some(Position::Kmsg(position)) => Some(position),
-                    _ => None,
-                },
-                max_batch_lines: MAX_BATCH_LINES,
-            };
-            spawn.worker("source-kmsg", move || {
-                kmsg::run(settings, lines, stop, metrics, health);
-                Ok(())
-            })
         }
     }
 }

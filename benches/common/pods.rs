@@ -66,7 +66,8 @@ pub fn ipv4(n: u32, base: u32) -> Ipv4Addr {
 
 /// The IPv6 address of pod `n`, which even pods have: `fd00::` with `n` in the last 32 bits.
 pub fn ipv6(n: u32) -> Option<Ipv6Addr> {
-    (n % 2 == 0).then(|| Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
+    n.is_multiple_of(2)
+        .then(|| Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (n >> 16) as u16, n as u16))
 }
 
 /// The `app` of pod `n`, the first part of its name.

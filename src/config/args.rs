@@ -15,7 +15,7 @@ use crate::parse::time::ORIGINAL_DEFAULT_LAYOUT;
                   Every option can also be set by the environment variable shown with it."
 )]
 pub struct Args {
-    /// Where log lines come from: file, journald or kmsg.
+    /// Where drops come from: file, journald, kmsg, or nflog (NFLOG groups over netlink).
     #[arg(long, env = "LOG_SOURCE", default_value = "file")]
     pub log_source: String,
 
@@ -31,6 +31,21 @@ pub struct Args {
     /// The kernel log device (LOG_SOURCE=kmsg).
     #[arg(long, env = "KMSG_PATH", default_value = "/dev/kmsg")]
     pub kmsg_path: String,
+
+    /// The NFLOG groups to bind (LOG_SOURCE=nflog), separated by commas: the `--nflog-group` of your
+    /// iptables rules, `log group` of nft rules; kube-router (k3s) logs to group 100.
+    #[arg(long, env = "NFLOG_GROUPS", default_value = "100")]
+    pub nflog_groups: String,
+
+    /// The netlink socket's receive buffer in bytes (LOG_SOURCE=nflog): what absorbs a burst of drops
+    /// while the agent is busy; a fuller buffer loses messages (counted).
+    #[arg(long, env = "NFLOG_BUFFER_BYTES", default_value = "4194304")]
+    pub nflog_buffer_bytes: String,
+
+    /// How many bytes of each logged packet the kernel copies (LOG_SOURCE=nflog): enough for the IP and
+    /// transport headers.
+    #[arg(long, env = "NFLOG_COPY_RANGE", default_value = "128")]
+    pub nflog_copy_range: String,
 
     /// The LOG rules' prefix that marks a drop line; repeat the flag, or separate with commas in the variable.
     #[arg(

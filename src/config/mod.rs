@@ -45,6 +45,17 @@ pub enum SourceConfig {
     Journald { directory: Option<PathBuf> },
     /// The kernel ring buffer.
     Kmsg { path: PathBuf },
+    /// NFLOG groups, read over netlink: packets, not lines, and no history to resume.
+    Nflog(NflogConfig),
+}
+
+/// `LOG_SOURCE=nflog`: which groups, how much of each packet, how large a receive buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NflogConfig {
+    /// Distinct, in the order given.
+    pub groups: Vec<u16>,
+    pub buffer_bytes: usize,
+    pub copy_range: u16,
 }
 
 impl SourceConfig {
@@ -54,6 +65,7 @@ impl SourceConfig {
             SourceConfig::File { .. } => "file",
             SourceConfig::Journald { .. } => "journald",
             SourceConfig::Kmsg { .. } => "kmsg",
+            SourceConfig::Nflog(_) => "nflog",
         }
     }
 }
@@ -118,11 +130,12 @@ impl Config {
             "kmsg" => SourceConfig::Kmsg {
                 path: PathBuf::from(&args.kmsg_path),
             },
+            "nflog" => SourceConfig::Nflog(nflog(&args)?),
             other => {
                 return Err(invalid(
                     "LOG_SOURCE",
                     other,
-                    "must be file, journald or kmsg",
+                    "must be file, journald, kmsg or nflog",
                 ));
             }
         };
@@ -251,6 +264,39 @@ fn log_path(value: Option<&str>) -> Result<PathBuf, ConfigError> {
         ));
     }
     Ok(path)
+}
+
+fn nflog(args: &Args) -> Result<NflogConfig, ConfigError> {
+    let mut groups = Vec::new();
+    for group in args.nflog_groups.split(',') {
+        let number = number_in("NFLOG_GROUPS", group, 0, u64::from(u16::MAX)).map_err(|_| {
+            invalid(
+                "NFLOG_GROUPS",
+                &args.nflog_groups,
+                "must be group numbers from 0 to 65535 separated by commas",
+            )
+        })? as u16;
+        if groups.contains(&number) {
+            return Err(invalid(
+                "NFLOG_GROUPS",
+                &args.nflog_groups,
+                format!("group {number} is named twice"),
+            ));
+        }
+        groups.push(number);
+    }
+    Ok(NflogConfig {
+        groups,
+        // 64 KiB holds a few hundred messages; 1 GiB is far past any sensible buffer.
+        buffer_bytes: number_in(
+            "NFLOG_BUFFER_BYTES",
+            &args.nflog_buffer_bytes,
+            64 << 10,
+            1 << 30,
+        )? as usize,
+        // 40 bytes: a bare IPv6 header; below it no packet can be decoded. 65535: the whole packet.
+        copy_range: number_in("NFLOG_COPY_RANGE", &args.nflog_copy_range, 40, 65_535)? as u16,
+    })
 }
 
 /// The kernel's host name, the default node name.

@@ -72,7 +72,7 @@ fn each_bad_value_names_its_variable() {
         ),
         (
             &["--iptables-log-path=/l", "--log-source=syslog"],
-            "invalid LOG_SOURCE=\"syslog\": must be file, journald or kmsg",
+            "invalid LOG_SOURCE=\"syslog\": must be file, journald, kmsg or nflog",
         ),
         (
             &[
@@ -187,5 +187,75 @@ fn each_bad_kubernetes_value_names_its_variable() {
             message,
             "flags {flags:?}"
         );
+    }
+}
+
+#[test]
+fn nflog_defaults_to_kube_routers_group_with_a_4_mib_buffer() {
+    let config = parse(&["--log-source=nflog"]).unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Nflog(NflogConfig {
+            groups: vec![100],
+            buffer_bytes: 4 << 20,
+            copy_range: 128,
+        })
+    );
+}
+
+#[test]
+fn nflog_takes_several_groups_in_order() {
+    let config = parse(&[
+        "--log-source=nflog",
+        "--nflog-groups=5, 100,0",
+        "--nflog-buffer-bytes=65536",
+        "--nflog-copy-range=40",
+    ])
+    .unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Nflog(NflogConfig {
+            groups: vec![5, 100, 0],
+            buffer_bytes: 65536,
+            copy_range: 40,
+        })
+    );
+}
+
+#[test]
+fn bad_nflog_settings_name_their_variable() {
+    let cases: [(&str, &str); 7] = [
+        (
+            "--nflog-groups=abc",
+            "invalid NFLOG_GROUPS=\"abc\": must be group numbers from 0 to 65535 separated by commas",
+        ),
+        (
+            "--nflog-groups=100,65536",
+            "invalid NFLOG_GROUPS=\"100,65536\": must be group numbers from 0 to 65535 separated by commas",
+        ),
+        (
+            "--nflog-groups=",
+            "invalid NFLOG_GROUPS=\"\": must be group numbers from 0 to 65535 separated by commas",
+        ),
+        (
+            "--nflog-groups=7,7",
+            "invalid NFLOG_GROUPS=\"7,7\": group 7 is named twice",
+        ),
+        (
+            "--nflog-buffer-bytes=1024",
+            "invalid NFLOG_BUFFER_BYTES=\"1024\": must be a whole number from 65536 to 1073741824",
+        ),
+        (
+            "--nflog-copy-range=20",
+            "invalid NFLOG_COPY_RANGE=\"20\": must be a whole number from 40 to 65535",
+        ),
+        (
+            "--nflog-copy-range=65536",
+            "invalid NFLOG_COPY_RANGE=\"65536\": must be a whole number from 40 to 65535",
+        ),
+    ];
+    for (flag, message) in cases {
+        let error = parse(&["--log-source=nflog", flag]).unwrap_err();
+        assert_eq!(error.to_string(), message, "{flag}");
     }
 }

@@ -56,6 +56,13 @@ pub struct Metrics {
     /// Reverse DNS lookups, by result (`found`, `not_found`, `timeout`, `busy`), and answers from cache.
     pub dns_lookups: IntCounterVec,
     pub dns_cache_hits: IntCounter,
+    /// NFLOG packet messages received, decoded into drops, and skipped by reason (`malformed`,
+    /// `no_payload`, `not_ip`, `truncated`).
+    pub nflog_received: IntCounter,
+    pub nflog_decoded: IntCounter,
+    pub nflog_skipped: IntCounterVec,
+    /// The NFLOG socket's receive buffer as the kernel granted it.
+    pub nflog_receive_buffer_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -153,6 +160,23 @@ impl Metrics {
                 "dns_cache_hits_total",
                 "Reverse DNS answers taken from the cache",
             ),
+            nflog_received: counter(
+                "nflog_messages_received_total",
+                "NFLOG packet messages received from the kernel",
+            ),
+            nflog_decoded: counter(
+                "nflog_messages_decoded_total",
+                "NFLOG packet messages decoded into drops",
+            ),
+            nflog_skipped: counter_vec(
+                "nflog_messages_skipped_total",
+                "NFLOG packet messages that gave no drop, by reason",
+                &["reason"],
+            ),
+            nflog_receive_buffer_bytes: gauge(
+                "nflog_receive_buffer_bytes",
+                "The NFLOG socket's receive buffer in bytes, as the kernel granted it",
+            ),
             registry,
         };
         metrics.register_all();
@@ -160,7 +184,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 24] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -185,6 +209,10 @@ impl Metrics {
             Box::new(self.watch_restarts.clone()),
             Box::new(self.dns_lookups.clone()),
             Box::new(self.dns_cache_hits.clone()),
+            Box::new(self.nflog_received.clone()),
+            Box::new(self.nflog_decoded.clone()),
+            Box::new(self.nflog_skipped.clone()),
+            Box::new(self.nflog_receive_buffer_bytes.clone()),
         ];
         for collector in collectors {
             self.registry

@@ -68,7 +68,9 @@ impl Running {
                 .recv_timeout(Duration::from_secs(5))
                 .unwrap_or_else(|_| panic!("expected {count} lines, got {texts:?}"));
             texts.extend(batch.items.into_iter().map(|line| line.text));
-            ends.push(sequence(batch.end.as_ref().expect("kmsg batches have a position")));
+            ends.push(sequence(
+                batch.end.as_ref().expect("kmsg batches have a position"),
+            ));
         }
         if let Ok(extra) = self.batches.recv_timeout(Duration::from_millis(300)) {
             panic!("expected {count} lines, then got {extra:?}");
