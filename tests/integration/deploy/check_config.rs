@@ -7,9 +7,26 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::agent::BINARY;
+use crate::support::privileged;
 
+/// `--check-config` with `env`. With LOG_SOURCE=nflog a valid check binds the groups once, so as root
+/// it runs in a network namespace of its own (`unshare --net`), never on the machine's own groups
+/// (without root it cannot bind any, and only invalid settings are checked).
 fn check_config(env: &[(&str, &str)]) -> Output {
-    Command::new(BINARY)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let nflog = root
+        && env
+            .iter()
+            .any(|(name, value)| *name == "LOG_SOURCE" && *value == "nflog");
+    let mut command = if nflog {
+        let mut command = Command::new("unshare");
+        command.args(["--net", BINARY]);
+        command
+    } else {
+        Command::new(BINARY)
+    };
+    command
         .arg("--check-config")
         .env_clear()
         .envs(env.iter().copied())
@@ -87,7 +104,7 @@ fn a_bad_configuration_exits_2_naming_the_variable() {
         ),
         (
             vec![("LOG_SOURCE", "syslog")],
-            "invalid LOG_SOURCE=\"syslog\": must be file, journald or kmsg",
+            "invalid LOG_SOURCE=\"syslog\": must be file, journald, kmsg or nflog",
         ),
         (
             vec![
@@ -106,6 +123,42 @@ fn a_bad_configuration_exits_2_naming_the_variable() {
         );
         assert!(output.stdout.is_empty(), "{env:?}");
     }
+}
+
+#[test]
+fn a_good_nflog_configuration_binds_its_groups_once_and_prints_one_line() {
+    if !privileged("--check-config with NFLOG", &["unshare"]) {
+        return;
+    }
+    // NFLOG_GROUPS defaults to kube-router's group.
+    let output = check_config(&[
+        ("LOG_SOURCE", "nflog"),
+        ("KUBE_API_SERVER", "https://127.0.0.1:6443"),
+        ("NODE_NAME", "node-1"),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "configuration OK: source nflog groups 100, sink kubernetes (node node-1), metrics on 0.0.0.0:9090\n"
+    );
+}
+
+#[test]
+fn a_bad_nflog_group_exits_2_naming_the_variable() {
+    let output = check_config(&[("LOG_SOURCE", "nflog"), ("NFLOG_GROUPS", "abc")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("kube-iptables-tailer: invalid NFLOG_GROUPS=\"abc\":"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(output.stdout.is_empty());
 }
 
 #[test]
@@ -150,24 +203,40 @@ fn checking_binds_no_port_and_writes_nothing() {
     assert_eq!(status.code(), Some(1), "a real start fails on the port");
 }
 
-#[test]
-fn the_example_environment_file_is_a_valid_configuration() {
-    let text =
-        std::fs::read_to_string(super::repo().join("systemd/kube-iptables-tailer.env")).unwrap();
-    let env: Vec<(&str, &str)> = text
+/// The example environment file's `NAME=value` lines, with the commented-out `#NAME=value` examples
+/// whose names start with `uncomment` put back in, and what the unit adds: the kubeconfig systemd
+/// hands over.
+fn example_environment<'a>(text: &'a str, uncomment: &str) -> Vec<(&'a str, &'a str)> {
+    let mut env: Vec<(&str, &str)> = text
         .lines()
         .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| match line.strip_prefix('#') {
+            Some(example) if !uncomment.is_empty() && example.starts_with(uncomment) => {
+                Some(example)
+            }
+            Some(_) => None,
+            None => Some(line),
+        })
+        .filter(|line| !line.is_empty())
         .map(|line| line.split_once('=').expect("NAME=value"))
         .collect();
-    assert!(env.iter().any(|(name, _)| *name == "LOG_SOURCE"));
-    let mut with_unit = env.clone();
-    // What the unit adds: the kubeconfig systemd hands over.
-    with_unit.push((
+    env.push((
         "KUBECONFIG",
         "/run/credentials/kube-iptables-tailer.service/kubeconfig",
     ));
-    let output = check_config(&with_unit);
+    env
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(super::repo().join("systemd/kube-iptables-tailer.env")).unwrap()
+}
+
+#[test]
+fn the_example_environment_file_is_a_valid_configuration() {
+    let text = example_text();
+    let env = example_environment(&text, "");
+    assert!(env.iter().any(|(name, _)| *name == "LOG_SOURCE"));
+    let output = check_config(&env);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -175,4 +244,34 @@ fn the_example_environment_file_is_a_valid_configuration() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("sink kubernetes"));
+}
+
+#[test]
+fn the_example_environment_file_with_its_nflog_settings_is_a_valid_configuration() {
+    if !privileged("--check-config with NFLOG", &["unshare"]) {
+        return;
+    }
+    let text = example_text();
+    let mut env = example_environment(&text, "NFLOG_");
+    let names: Vec<&str> = env.iter().map(|(name, _)| *name).collect();
+    for documented in ["NFLOG_GROUPS", "NFLOG_BUFFER_BYTES", "NFLOG_COPY_RANGE"] {
+        assert!(names.contains(&documented), "{documented} is in the file");
+    }
+    for (name, value) in &mut env {
+        if *name == "LOG_SOURCE" {
+            *value = "nflog";
+        }
+    }
+    let output = check_config(&env);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("configuration OK: source nflog groups 100, sink kubernetes"),
+        "{stdout}"
+    );
 }

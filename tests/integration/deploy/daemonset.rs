@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Container, HostPathVolumeSource, VolumeMount};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::manifests::{AGENT, OVERLAYS, Rendered, render};
+use super::probes::metrics_port;
 use crate::support::agent::BINARY;
 
 /// The hostPath volume behind each of `container`'s mounts that has one.
@@ -80,6 +81,14 @@ fn the_log_source_is_mounted_read_only_at_the_path_the_agent_reads() {
                 let device = rendered.env("KMSG_PATH").unwrap_or("/dev/kmsg");
                 vec![(device.to_string(), "CharDevice")]
             }
+            // A netlink socket, not a file: nothing of the host is mounted.
+            "nflog" => {
+                assert!(
+                    host_mounts(&rendered, rendered.agent()).is_empty(),
+                    "nflog: no host mount"
+                );
+                Vec::new()
+            }
             other => panic!("an overlay this test does not know: {other}"),
         };
         for (path, kind) in reads {
@@ -100,9 +109,18 @@ fn host_mounts_are_read_only_but_for_the_checkpoints_kept_on_the_host() {
         let Some(rendered) = render("read-only mounts", overlay) else {
             return;
         };
-        let state = rendered
-            .env("STATE_DIRECTORY")
-            .expect("STATE_DIRECTORY: checkpoints");
+        let Some(state) = rendered.env("STATE_DIRECTORY") else {
+            // NFLOG keeps no history to resume from: no checkpoint, so nothing is written on the host.
+            assert_eq!(overlay, "nflog", "{overlay}: STATE_DIRECTORY: checkpoints");
+            for container in rendered.containers() {
+                assert!(
+                    host_mounts(&rendered, container).is_empty(),
+                    "{overlay}: {} mounts the host",
+                    container.name
+                );
+            }
+            continue;
+        };
         let (mount, host) = mount_of(&rendered, state);
         assert_eq!(mount.mount_path, state, "{overlay}");
         assert_eq!(
@@ -134,7 +152,7 @@ fn host_mounts_are_read_only_but_for_the_checkpoints_kept_on_the_host() {
 #[test]
 fn containers_are_locked_down_to_what_their_log_source_needs() {
     // (overlay, container, privileged, runs as root, capabilities added back)
-    let expected: [(&str, &str, bool, bool, &[&str]); 4] = [
+    let expected: [(&str, &str, bool, bool, &[&str]); 5] = [
         ("file", AGENT, false, false, &[]),
         // Hands the checkpoint directory to the agent's user, then exits.
         ("file", "state-owner", false, true, &["CHOWN"]),
@@ -142,6 +160,9 @@ fn containers_are_locked_down_to_what_their_log_source_needs() {
         ("journald", AGENT, false, true, &[]),
         // /dev/kmsg is outside every runtime's device allowlist; CAP_SYSLOG.
         ("kmsg", AGENT, true, true, &[]),
+        // Binding an NFLOG group is a netfilter configuration request. Root, because Kubernetes
+        // cannot give a non-root process the ambient capability it would need.
+        ("nflog", AGENT, false, true, &["NET_ADMIN"]),
     ];
     for overlay in OVERLAYS {
         let Some(rendered) = render("lockdown", overlay) else {
@@ -157,8 +178,15 @@ fn containers_are_locked_down_to_what_their_log_source_needs() {
             Some("RuntimeDefault"),
             "{overlay}"
         );
-        assert_ne!(pod.host_network, Some(true), "{overlay}");
+        // NFLOG groups belong to a network namespace, and the drops are logged in the host's.
+        let host_network = overlay == "nflog";
+        assert_eq!(
+            pod.host_network.unwrap_or(false),
+            host_network,
+            "{overlay}: hostNetwork"
+        );
         assert_ne!(pod.host_pid, Some(true), "{overlay}");
+        assert_ne!(pod.host_ipc, Some(true), "{overlay}");
         for container in rendered.containers() {
             let context = format!("{overlay}: {}", container.name);
             let &(_, _, privileged, root, added) = expected
@@ -337,5 +365,8 @@ fn the_environment_is_a_configuration_the_agent_accepts() {
             stdout.contains("sink kubernetes (node node-1)"),
             "{overlay}: {stdout}"
         );
+        // The port the manifest declares and probes is the one the agent will listen on.
+        let metrics = format!("metrics on 0.0.0.0:{}\n", metrics_port(&rendered));
+        assert!(stdout.ends_with(&metrics), "{overlay}: {stdout}");
     }
 }

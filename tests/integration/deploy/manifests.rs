@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{have, repo};
 
 /// deploy/overlays/*: one per log source.
-pub const OVERLAYS: [&str; 3] = ["file", "journald", "kmsg"];
+pub const OVERLAYS: [&str; 4] = ["file", "journald", "kmsg", "nflog"];
 
 /// The agent's container in the DaemonSet.
 pub const AGENT: &str = "kube-iptables-tailer";

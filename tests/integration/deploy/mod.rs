@@ -8,6 +8,7 @@ mod containerfile;
 mod daemonset;
 mod journald_view;
 mod manifests;
+mod nflog_overlay;
 mod probes;
 mod rbac;
 mod systemd;

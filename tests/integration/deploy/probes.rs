@@ -1,5 +1,5 @@
 //! The probes and the Prometheus annotations point at the metrics port the agent is configured with,
-//! at paths the agent's own server answers.
+//! at paths the agent's own server answers; on the host network, at a port no common node agent takes.
 
 use std::time::Duration;
 
@@ -11,7 +11,29 @@ use crate::support::agent::Agent;
 use crate::support::wait_until;
 
 /// The agent's default METRICS_SERVER_PORT.
-const DEFAULT_PORT: i32 = 9090;
+pub const DEFAULT_PORT: i32 = 9090;
+
+/// Ports that node agents commonly listen on in the host's network namespace, where a hostNetwork
+/// pod's metrics server listens too: it must take none of them.
+const NODE_PORTS: [(i32, &str); 17] = [
+    (2379, "etcd"),
+    (2380, "etcd peers"),
+    (6443, "the API server"),
+    (9090, "Prometheus"),
+    (9091, "calico-felix metrics"),
+    (9099, "calico-felix health"),
+    (9100, "node-exporter"),
+    (9962, "cilium-agent metrics"),
+    (9963, "cilium-operator metrics"),
+    (9964, "cilium envoy metrics"),
+    (9965, "hubble metrics"),
+    (10248, "kubelet health"),
+    (10249, "kube-proxy metrics"),
+    (10250, "the kubelet"),
+    (10256, "kube-proxy health"),
+    (20241, "kube-router metrics"),
+    (20244, "kube-router health"),
+];
 
 fn http_get<'a>(probe: Option<&'a Probe>, which: &str) -> &'a HTTPGetAction {
     probe
@@ -20,7 +42,7 @@ fn http_get<'a>(probe: Option<&'a Probe>, which: &str) -> &'a HTTPGetAction {
 }
 
 /// The container port a probe's `port` names (or is).
-fn port_number(rendered: &Rendered, port: &IntOrString) -> i32 {
+pub fn port_number(rendered: &Rendered, port: &IntOrString) -> i32 {
     match port {
         IntOrString::Int(number) => *number,
         IntOrString::String(name) => {
@@ -36,15 +58,33 @@ fn port_number(rendered: &Rendered, port: &IntOrString) -> i32 {
     }
 }
 
+/// The port the agent's metrics server will listen on: METRICS_SERVER_PORT, or the default.
+pub fn metrics_port(rendered: &Rendered) -> i32 {
+    rendered
+        .env("METRICS_SERVER_PORT")
+        .map_or(DEFAULT_PORT, |port| port.parse().expect("a port"))
+}
+
+/// The container port named `metrics`, and the ports the liveness and readiness probes ask.
+pub fn probe_ports(rendered: &Rendered) -> (i32, i32, i32) {
+    let agent = rendered.agent();
+    let metrics = port_number(rendered, &IntOrString::String("metrics".to_string()));
+    let liveness = http_get(agent.liveness_probe.as_ref(), "liveness");
+    let readiness = http_get(agent.readiness_probe.as_ref(), "readiness");
+    (
+        metrics,
+        port_number(rendered, &liveness.port),
+        port_number(rendered, &readiness.port),
+    )
+}
+
 #[test]
 fn probes_and_scrape_annotations_point_at_the_metrics_port() {
     for overlay in OVERLAYS {
         let Some(rendered) = render("probes", overlay) else {
             return;
         };
-        let port = rendered
-            .env("METRICS_SERVER_PORT")
-            .map_or(DEFAULT_PORT, |port| port.parse().expect("a port"));
+        let port = metrics_port(&rendered);
         let agent = rendered.agent();
         let declared = agent
             .ports
@@ -88,6 +128,25 @@ fn probes_and_scrape_annotations_point_at_the_metrics_port() {
             "{overlay}"
         );
     }
+}
+
+#[test]
+fn on_the_host_network_the_metrics_port_is_none_that_node_agents_commonly_take() {
+    let mut checked = Vec::new();
+    for overlay in OVERLAYS {
+        let Some(rendered) = render("host ports", overlay) else {
+            return;
+        };
+        if rendered.pod().host_network != Some(true) {
+            continue;
+        }
+        let port = metrics_port(&rendered);
+        if let Some((_, owner)) = NODE_PORTS.iter().find(|(taken, _)| *taken == port) {
+            panic!("{overlay}: on the host network, port {port} is {owner}'s on many nodes");
+        }
+        checked.push(overlay);
+    }
+    assert_eq!(checked, ["nflog"], "the overlays on the host network");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! The host service as systemd sees it: `systemd-analyze verify` finds nothing wrong with the unit,
-//! `systemd-analyze security` rates its exposure 2.0 or lower, and `make install` puts the binary,
-//! the unit and the environment file where systemd looks, DESTDIR- and PREFIX-aware.
+//! `systemd-analyze security` rates its exposure 2.0 or lower, the nflog drop-in its header shows adds
+//! CAP_NET_ADMIN and netlink sockets and nothing else, and `make install` puts the binary, the unit and
+//! the environment file where systemd looks, DESTDIR- and PREFIX-aware.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{have, repo};
@@ -31,31 +33,46 @@ fn verify(unit: &Path) {
     );
 }
 
-#[test]
-fn the_unit_passes_systemd_analyze_verify() {
-    if !have("systemd-analyze verify", "systemd-analyze") {
-        return;
-    }
-    // verify checks that ExecStart's binary exists, and it is not installed here: a copy of the unit
-    // that runs the binary under test instead (the installed unit is verified the same way by
-    // `make_install_...` below).
+/// A copy of the unit in `dir` that runs the binary under test (verify checks that ExecStart's binary
+/// exists, and it is not installed here), with `drop_ins` (file name, text) in its `.d` directory,
+/// where systemd-analyze reads them as systemd would.
+fn unit_copy(dir: &Path, drop_ins: &[(&str, &str)]) -> PathBuf {
     let unit = std::fs::read_to_string(repo().join(UNIT)).unwrap();
     assert!(unit.contains(&format!("ExecStart={INSTALLED_BINARY}\n")));
     assert!(unit.contains(&format!("ExecStartPre={INSTALLED_BINARY} --check-config\n")));
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("kube-iptables-tailer.service");
+    let copy = dir.join("kube-iptables-tailer.service");
     std::fs::write(&copy, unit.replace(INSTALLED_BINARY, BINARY)).unwrap();
-    verify(&copy);
+    let drop_in_dir = dir.join("kube-iptables-tailer.service.d");
+    for (name, text) in drop_ins {
+        std::fs::create_dir_all(&drop_in_dir).unwrap();
+        std::fs::write(drop_in_dir.join(name), text).unwrap();
+    }
+    copy
 }
 
-#[test]
-fn the_units_security_exposure_is_2_0_or_lower() {
-    if !have("systemd-analyze security", "systemd-analyze") {
-        return;
+/// The drop-in the unit's header shows for LOG_SOURCE=nflog: its run of `#   ` lines, uncommented.
+fn nflog_drop_in() -> String {
+    let unit = std::fs::read_to_string(repo().join(UNIT)).unwrap();
+    let mut runs: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in unit.lines() {
+        match line.strip_prefix("#   ") {
+            Some(text) => runs.last_mut().unwrap().push(text),
+            None => runs.push(Vec::new()),
+        }
     }
+    let run = runs
+        .into_iter()
+        .find(|run| run.iter().any(|line| line.contains("CAP_NET_ADMIN")))
+        .expect("the unit's header shows the nflog drop-in");
+    assert_eq!(run.first(), Some(&"[Service]"), "{run:?}");
+    run.join("\n") + "\n"
+}
+
+/// `systemd-analyze security` on `unit`: the overall exposure, and the checks it fails (`✗ NAME`).
+fn security(unit: &Path) -> (f64, BTreeSet<String>) {
     let output = Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--no-pager"])
-        .arg(repo().join(UNIT))
+        .arg(unit)
         .output()
         .expect("run systemd-analyze");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -74,7 +91,61 @@ fn the_units_security_exposure_is_2_0_or_lower() {
         });
     assert!(
         exposure <= MAX_EXPOSURE,
-        "exposure {exposure} > {MAX_EXPOSURE}:\n{stdout}"
+        "{}: exposure {exposure} > {MAX_EXPOSURE}:\n{stdout}",
+        unit.display()
+    );
+    // ✗ CapabilityBoundingSet=~CAP_NET_ADMIN    Service has network configuration privileges   0.2
+    let failed = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("✗ "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    (exposure, failed)
+}
+
+#[test]
+fn the_unit_passes_systemd_analyze_verify() {
+    if !have("systemd-analyze verify", "systemd-analyze") {
+        return;
+    }
+    // The installed unit is verified the same way by `make_install_...` below.
+    let dir = tempfile::tempdir().unwrap();
+    verify(&unit_copy(dir.path(), &[]));
+}
+
+#[test]
+fn the_units_security_exposure_is_2_0_or_lower() {
+    if !have("systemd-analyze security", "systemd-analyze") {
+        return;
+    }
+    security(&repo().join(UNIT));
+}
+
+#[test]
+fn the_nflog_drop_in_passes_verify_and_adds_net_admin_and_netlink_alone() {
+    if !have("nflog drop-in", "systemd-analyze") {
+        return;
+    }
+    let drop_in = nflog_drop_in();
+    let base = tempfile::tempdir().unwrap();
+    let with = tempfile::tempdir().unwrap();
+    let nflog = unit_copy(with.path(), &[("nflog.conf", &drop_in)]);
+    verify(&nflog);
+
+    // Read the way systemd merges it with the unit: exactly three checks fail that the unit alone
+    // passes, and the exposure stays within the bound.
+    let (_, before) = security(&unit_copy(base.path(), &[]));
+    let (exposure, after) = security(&nflog);
+    let added: Vec<&str> = after.difference(&before).map(String::as_str).collect();
+    assert_eq!(
+        added,
+        [
+            "AmbientCapabilities=",
+            "CapabilityBoundingSet=~CAP_NET_ADMIN",
+            "RestrictAddressFamilies=~AF_NETLINK",
+        ],
+        "what the drop-in opens, at exposure {exposure}:\n{drop_in}"
     );
 }
 

@@ -16,6 +16,8 @@ pub struct Agent {
     records: Receiver<Value>,
     pub metrics_port: u16,
     stderr_path: PathBuf,
+    /// The network namespace the agent runs in, when not the test's own.
+    netns: Option<String>,
 }
 
 /// A port that was free a moment ago, on loopback.
@@ -30,6 +32,16 @@ impl Agent {
     /// Starts the agent with `env` (on top of a loopback metrics address on a free port); its stderr goes
     /// to `log_dir/agent.stderr`.
     pub fn start(log_dir: &Path, env: &[(&str, &str)]) -> Agent {
+        Agent::start_in(None, log_dir, env)
+    }
+
+    /// Starts the agent inside the network namespace `netns` (`ip netns exec`), where its metrics
+    /// server is reached from a thread that enters the namespace.
+    pub fn start_in_netns(netns: &str, log_dir: &Path, env: &[(&str, &str)]) -> Agent {
+        Agent::start_in(Some(netns.to_string()), log_dir, env)
+    }
+
+    fn start_in(netns: Option<String>, log_dir: &Path, env: &[(&str, &str)]) -> Agent {
         let metrics_port = free_port();
         let stderr_path = log_dir.join("agent.stderr");
         let stderr = std::fs::OpenOptions::new()
@@ -37,7 +49,14 @@ impl Agent {
             .append(true)
             .open(&stderr_path)
             .unwrap();
-        let mut command = Command::new(BINARY);
+        let mut command = match &netns {
+            Some(netns) => {
+                let mut command = Command::new(super::which("ip").expect("ip"));
+                command.args(["netns", "exec", netns, BINARY]);
+                command
+            }
+            None => Command::new(BINARY),
+        };
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -69,6 +88,7 @@ impl Agent {
             records,
             metrics_port,
             stderr_path,
+            netns,
         };
         super::wait_until(
             "the agent's metrics server",
@@ -99,9 +119,30 @@ impl Agent {
         records
     }
 
+    /// Every record printed so far and within a short quiet while after it (for a test that cannot
+    /// know the number beforehand, such as one whose drops the kernel partly dropped).
+    pub fn drain_records(&self) -> Vec<Value> {
+        let mut records = Vec::new();
+        while let Ok(record) = self.records.recv_timeout(Duration::from_millis(500)) {
+            records.push(record);
+        }
+        records
+    }
+
+    /// Sends a signal to the agent (SIGSTOP and SIGCONT to stall it).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill on the PID of our own child, which we have not reaped yet.
+        assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0);
+    }
+
     /// `GET path` on the metrics server: (status, body), or None when it does not answer.
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
+        let connect = || TcpStream::connect(("127.0.0.1", self.metrics_port));
+        let mut stream = match &self.netns {
+            Some(netns) => super::netns::in_netns(netns, connect),
+            None => connect(),
+        }
+        .ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut response = String::new();

@@ -90,6 +90,8 @@ pub struct FakeApi {
     address: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    /// The network namespace it listens in, when not the test's own.
+    netns: Option<String>,
 }
 
 impl FakeApi {
@@ -125,7 +127,15 @@ impl FakeApi {
             address,
             shared,
             acceptor: Some(acceptor),
+            netns: None,
         }
+    }
+
+    /// Listens on loopback inside the network namespace `netns`, for an agent that runs there.
+    pub fn start_in_netns(netns: &str) -> FakeApi {
+        let mut api = crate::support::netns::in_netns(netns, FakeApi::start);
+        api.netns = Some(netns.to_string());
+        api
     }
 
     /// `http://127.0.0.1:PORT`, for `KUBE_API_SERVER`.
@@ -293,7 +303,11 @@ impl Drop for FakeApi {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Wake the acceptor out of accept(); it sees `stopping` and returns, closing the listener.
-        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        let wake = || TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        let _ = match &self.netns {
+            Some(netns) => crate::support::netns::in_netns(netns, wake),
+            None => wake(),
+        };
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
         }
