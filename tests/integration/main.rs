@@ -9,4 +9,5 @@ mod journald_source;
 mod kernel;
 mod kmsg_source;
 mod kubernetes;
+mod nflog_source;
 mod support;

@@ -1,28 +1,9 @@
 //! Two network namespaces joined by a veth pair (198.18.0.1 ↔ 198.18.0.2, fd00::1 ↔ fd00::2), made by
 //! the test and deleted when it ends. Firewall rules only ever go inside them.
 
-use std::os::fd::AsRawFd;
-
 use super::{run, unique};
 
-/// Runs `body` on a thread that has entered the network namespace `name` (made by `ip netns add`):
-/// the sockets it opens live there and stay there, whichever thread uses them later. The test process
-/// itself never leaves its own namespace.
-pub fn in_netns<T: Send>(name: &str, body: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let namespace = std::fs::File::open(format!("/run/netns/{name}"))
-                    .unwrap_or_else(|error| panic!("open network namespace {name}: {error}"));
-                // SAFETY: a valid namespace file descriptor; only this thread changes namespace.
-                let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(entered, 0, "setns {name}: {}", std::io::Error::last_os_error());
-                body()
-            })
-            .join()
-            .expect("the thread in the namespace panicked")
-    })
-}
+pub use super::fake_api::enter_netns::in_netns;
 
 pub struct NetnsPair {
     pub client: String,
@@ -108,7 +89,15 @@ impl NetnsPair {
     pub fn ping(&self, address: &str) {
         let _ = std::process::Command::new("ip")
             .args([
-                "netns", "exec", &self.client, "ping", "-c", "1", "-W", "0.2", address,
+                "netns",
+                "exec",
+                &self.client,
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "0.2",
+                address,
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -12,6 +12,8 @@
 //! api.fault("POST", "/api/v1/namespaces/", 1, Fault::retry_after(429, 1));
 //! ```
 
+#[path = "../enter_netns.rs"]
+pub mod enter_netns;
 mod faults;
 mod http;
 mod pod;
@@ -133,7 +135,7 @@ impl FakeApi {
 
     /// Listens on loopback inside the network namespace `netns`, for an agent that runs there.
     pub fn start_in_netns(netns: &str) -> FakeApi {
-        let mut api = crate::support::netns::in_netns(netns, FakeApi::start);
+        let mut api = enter_netns::in_netns(netns, FakeApi::start);
         api.netns = Some(netns.to_string());
         api
     }
@@ -305,7 +307,7 @@ impl Drop for FakeApi {
         // Wake the acceptor out of accept(); it sees `stopping` and returns, closing the listener.
         let wake = || TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
         let _ = match &self.netns {
-            Some(netns) => crate::support::netns::in_netns(netns, wake),
+            Some(netns) => enter_netns::in_netns(netns, wake),
             None => wake(),
         };
         if let Some(acceptor) = self.acceptor.take() {
