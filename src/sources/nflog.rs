@@ -127,7 +127,11 @@ impl NflogSource {
             if opened.elapsed() >= MAX_RETRY_DELAY {
                 retry_delay = FIRST_RETRY_DELAY;
             }
-            // Bind again until it works: the old socket is closed first, freeing the groups.
+            // The old socket's last overflow is counted before it goes; then it is closed first,
+            // freeing the groups, and bound again until that works.
+            if reader.overflowed {
+                reader.count_kernel_drops(&socket);
+            }
             drop(socket);
             socket = loop {
                 warn!("reading NFLOG: {error}; binding the groups again in {retry_delay:?}");

@@ -2,7 +2,7 @@
 //! no policy accepted (not carrying the accept mark) to NFLOG group 100 with a `limit` of 10 a minute
 //! (burst 10), reject it, and clear the mark. The agent sees exactly what that rule lets through.
 
-use super::{TOOLS, stable_fields, start_agent};
+use super::{TOOLS, logged_by_rule, stable_fields, start_agent};
 use crate::support::netns::{CLIENT_V4, NetnsPair, SERVER_V4};
 use crate::support::{kernel_lock, privileged, run};
 
@@ -111,12 +111,5 @@ fn kube_routers_rate_limited_nflog_rule_is_reported_and_marked_packets_are_not()
         );
     }
     // The rule's own counter: the kernel logged exactly what the agent reported.
-    let rules = pair.in_server("iptables", &["-L", chain, "-v", "-x", "-n"]);
-    let logged: u64 = rules
-        .lines()
-        .find(|line| line.contains("NFLOG"))
-        .and_then(|line| line.split_whitespace().next())
-        .and_then(|packets| packets.parse().ok())
-        .expect("the NFLOG rule's packet count");
-    assert_eq!(logged, 10, "{rules}");
+    assert_eq!(logged_by_rule(&pair, chain, "nflog-group 100"), 10);
 }

@@ -57,3 +57,15 @@ fn stable_fields(record: &Value, ether_type: &str) -> Value {
     );
     stable
 }
+
+/// Packets the NFLOG rule of `chain` whose listing contains `matching` logged, from the rule's own
+/// counter in the server namespace.
+fn logged_by_rule(pair: &NetnsPair, chain: &str, matching: &str) -> u64 {
+    let rules = pair.in_server("iptables", &["-L", chain, "-v", "-x", "-n"]);
+    rules
+        .lines()
+        .find(|line| line.contains("NFLOG") && line.contains(matching))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|packets| packets.parse().ok())
+        .unwrap_or_else(|| panic!("no NFLOG rule with {matching} in {chain}: {rules}"))
+}

@@ -5,7 +5,7 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use super::{TOOLS, start_agent};
+use super::{TOOLS, logged_by_rule, start_agent};
 use crate::support::netns::{NetnsPair, SERVER_V4, in_netns};
 use crate::support::{kernel_lock, privileged, wait_until};
 
@@ -41,7 +41,7 @@ fn an_overflow_is_counted_exactly_and_reading_goes_on() {
             socket.send_to(b"x", (SERVER_V4, 9990)).unwrap();
         }
     });
-    let logged = rule_packets(&pair, "9990");
+    let logged = logged_by_rule(&pair, "INPUT", "dpt:9990");
     assert!(logged > 1_000, "the flood reached the rule: {logged}");
     agent.signal(libc::SIGCONT);
 
@@ -70,15 +70,4 @@ fn an_overflow_is_counted_exactly_and_reading_goes_on() {
     assert_eq!(received() + lost(), logged as f64 + 3.0);
     let (status, _) = agent.terminate();
     assert!(status.success(), "{status}");
-}
-
-/// Packets the NFLOG rule for `port` logged, from the rule's own counter.
-fn rule_packets(pair: &NetnsPair, port: &str) -> u64 {
-    let rules = pair.in_server("iptables", &["-L", "INPUT", "-v", "-x", "-n"]);
-    rules
-        .lines()
-        .find(|line| line.contains("NFLOG") && line.contains(&format!("dpt:{port}")))
-        .and_then(|line| line.split_whitespace().next())
-        .and_then(|packets| packets.parse().ok())
-        .unwrap_or_else(|| panic!("no NFLOG rule for {port}: {rules}"))
 }
