@@ -43,12 +43,33 @@ fn main() {
         return;
     }
     let netns = Netns::new();
-    netns.iptables(&["-A", "INPUT", "-p", "udp", "--dport", "9000:30000", "-j", "NFLOG",
-        "--nflog-group", GROUP]);
-    netns.iptables(&["-A", "INPUT", "-p", "udp", "--dport", "9000:30000", "-j", "DROP"]);
+    netns.iptables(&[
+        "-A",
+        "INPUT",
+        "-p",
+        "udp",
+        "--dport",
+        "9000:30000",
+        "-j",
+        "NFLOG",
+        "--nflog-group",
+        GROUP,
+    ]);
+    netns.iptables(&[
+        "-A",
+        "INPUT",
+        "-p",
+        "udp",
+        "--dport",
+        "9000:30000",
+        "-j",
+        "DROP",
+    ]);
     let agent = Agent::start(&netns);
 
-    println!("NFLOG throughput (default NFLOG_BUFFER_BYTES, stdout sink, {RATE_WINDOW:?} per rate):");
+    println!(
+        "NFLOG throughput (default NFLOG_BUFFER_BYTES, stdout sink, {RATE_WINDOW:?} per rate):"
+    );
     for rate in RATES {
         let before = agent.counts(&netns);
         let cpu_before = agent.cpu_time();
@@ -146,7 +167,9 @@ impl Netns {
 
     /// Packets the NFLOG rule logged so far.
     fn logged(&self) -> u64 {
-        let rules = run(&["ip", "netns", "exec", &self.0, "iptables", "-L", "INPUT", "-v", "-x", "-n"]);
+        let rules = run(&[
+            "ip", "netns", "exec", &self.0, "iptables", "-L", "INPUT", "-v", "-x", "-n",
+        ]);
         rules
             .lines()
             .find(|line| line.contains("NFLOG"))
@@ -167,9 +190,16 @@ fn run(command: &[&str]) -> String {
         .args(&command[1..])
         .output()
         .unwrap_or_else(|error| panic!("{command:?}: {error}"));
-    assert!(output.status.success(), "{command:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Where each printed record's port and time go while latency is measured (none before).
+type LatencyTap = Arc<std::sync::Mutex<Option<crossbeam_channel::Sender<(u32, Instant)>>>>;
 
 /// The agent in the namespace, its records counted (and timed by port for latency) as they appear.
 struct Agent {
@@ -177,7 +207,7 @@ struct Agent {
     port: u16,
     netns: String,
     printed: Arc<AtomicU64>,
-    latency: Arc<std::sync::Mutex<Option<crossbeam_channel::Sender<(u32, Instant)>>>>,
+    latency: LatencyTap,
 }
 
 struct Counts {
@@ -203,8 +233,7 @@ impl Agent {
             .expect("start the agent");
         let stdout = child.stdout.take().unwrap();
         let printed = Arc::new(AtomicU64::new(0));
-        let latency: Arc<std::sync::Mutex<Option<crossbeam_channel::Sender<(u32, Instant)>>>> =
-            Arc::default();
+        let latency = LatencyTap::default();
         let (counter, timed) = (printed.clone(), latency.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -238,7 +267,12 @@ impl Agent {
     fn metric(&self, series: &str) -> u64 {
         let (_, body) = self.get("/metrics").expect("metrics");
         body.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .find_map(|line| {
+                line.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
             .unwrap_or(0.0) as u64
     }
 
