@@ -176,3 +176,45 @@ fn nft_log_group_drops_over_ipv4_and_ipv6_are_printed_exactly() {
                "flags": ["DF", "SYN"]})
     );
 }
+
+#[test]
+fn a_copy_range_too_short_for_a_header_skips_and_counts_that_packet_only() {
+    if !privileged("NFLOG copy range", TOOLS) {
+        return;
+    }
+    let _serial = kernel_lock();
+    let pair = NetnsPair::new();
+    for (protocol, port, verdict) in [
+        ("udp", "9990", &["-j", "DROP"][..]),
+        (
+            "tcp",
+            "9991",
+            &["-j", "REJECT", "--reject-with", "tcp-reset"],
+        ),
+    ] {
+        for target in [&["-j", "NFLOG", "--nflog-group", GROUP][..], verdict] {
+            let mut rule = vec!["-A", "INPUT", "-p", protocol, "--dport", port];
+            rule.extend_from_slice(target);
+            pair.in_server("iptables", &rule);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // 40 bytes: an IPv4 header and a UDP header fit; a SYN's TCP header, with its options, does not.
+    let agent = start_agent(&pair, dir.path(), GROUP, &[("NFLOG_COPY_RANGE", "40")]);
+    pair.connect_tcp(SERVER_V4, 9991);
+    pair.send_udp(SERVER_V4, 9990);
+    let records = agent.expect_records(1);
+    assert_eq!(records[0]["dpt"], 9990);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_nflog_messages_skipped_total{reason=\"truncated\"}"),
+        1.0
+    );
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_nflog_messages_received_total"),
+        2.0
+    );
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_nflog_messages_decoded_total"),
+        1.0
+    );
+}
