@@ -19,9 +19,11 @@ fn main() -> ExitCode {
         }
     };
     if check_config {
-        if let SourceConfig::Nflog(nflog) = &config.source
-            && let Err(error) = sources::nflog::probe(nflog)
-        {
+        let probed = match &config.source {
+            SourceConfig::Nflog(nflog) => sources::nflog::probe(nflog),
+            _ => Ok(()),
+        };
+        if let Err(error) = probed {
             eprintln!("kube-iptables-tailer: {error}");
             return ExitCode::from(if error.is_deployment() { 2 } else { 1 });
         }

@@ -113,7 +113,7 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }
     };
     let start = checkpoints.as_ref().and_then(load_checkpoint);
-    let source = Source::open(config.source, start, MAX_BATCH_LINES)?;
+    let source = Source::open(config.source, start, MAX_BATCH_LINES, &stop)?;
     let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(PipelineError::Signals)?;
     let signals_handle = signals.handle();
 

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub nflog_received: IntCounter,
     pub nflog_decoded: IntCounter,
     pub nflog_skipped: IntCounterVec,
+    /// NFLOG drops whose transport header the copy range cut (reported without ports).
+    pub nflog_incomplete: IntCounter,
     /// The NFLOG socket's receive buffer as the kernel granted it.
     pub nflog_receive_buffer_bytes: IntGauge,
 }
@@ -173,6 +175,10 @@ impl Metrics {
                 "NFLOG packet messages that gave no drop, by reason",
                 &["reason"],
             ),
+            nflog_incomplete: counter(
+                "nflog_messages_incomplete_total",
+                "NFLOG drops reported without ports: the copy range cut the transport header",
+            ),
             nflog_receive_buffer_bytes: gauge(
                 "nflog_receive_buffer_bytes",
                 "The NFLOG socket's receive buffer in bytes, as the kernel granted it",
@@ -184,7 +190,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 28] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 29] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -212,6 +218,7 @@ impl Metrics {
             Box::new(self.nflog_received.clone()),
             Box::new(self.nflog_decoded.clone()),
             Box::new(self.nflog_skipped.clone()),
+            Box::new(self.nflog_incomplete.clone()),
             Box::new(self.nflog_receive_buffer_bytes.clone()),
         ];
         for collector in collectors {

@@ -62,6 +62,7 @@ impl Source {
         config: SourceConfig,
         start: Option<Position>,
         max_batch: usize,
+        stop: &Stop,
     ) -> Result<Source, nflog::OpenError> {
         Ok(match config {
             SourceConfig::File {
@@ -97,10 +98,13 @@ impl Source {
                 },
                 max_batch_lines: max_batch,
             }),
-            SourceConfig::Nflog(config) => Source::Nflog(nflog::open(NflogSettings {
-                config,
-                max_batch_drops: max_batch,
-            })?),
+            SourceConfig::Nflog(config) => Source::Nflog(nflog::open(
+                NflogSettings {
+                    config,
+                    max_batch_drops: max_batch,
+                },
+                stop,
+            )?),
         })
     }
 

@@ -283,3 +283,22 @@ fn batches_behind_a_slow_write_keep_only_the_positions_that_can_be_acknowledged(
     assert_eq!(events.take_ack(), Some(position(9990)));
     assert_eq!(events.unacked_batches(), 0);
 }
+
+#[test]
+fn batches_without_a_position_settle_without_an_ack() {
+    // NFLOG's batches: nothing to checkpoint, but they must not stay unacknowledged either.
+    let mut events = aggregator(10);
+    for dpt in [80, 81] {
+        events.add_batch(Batch {
+            items: vec![web_to_example(dpt, 30)],
+            end: None,
+        });
+    }
+    assert_eq!(events.unacked_batches(), 2);
+    while let Some(write) = events.next_write() {
+        events.settle(&accepted(&write));
+    }
+    assert_eq!(events.take_ack(), None);
+    assert_eq!(events.unacked_batches(), 0);
+    assert!(events.is_settled());
+}

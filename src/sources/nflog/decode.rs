@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, Nla};
+use netlink_packet_core::{NetlinkBuffer, NetlinkMessage, NetlinkPayload, Nla};
 use netlink_packet_netfilter::nflog::{PacketNla, ULogMessage};
 use netlink_packet_netfilter::{NetfilterMessage, NetfilterMessageInner};
 
@@ -40,6 +40,13 @@ impl Skip {
     }
 }
 
+/// A packet message's drop, and whether the copy range cut its transport header (no ports then).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decoded {
+    pub drop: PacketDrop,
+    pub incomplete: bool,
+}
+
 /// Decodes every packet message of one datagram, in order, calling `each` with its drop or why it gave
 /// none. Other messages (acknowledgements, the end of a batch) are passed over. Returns the number of
 /// packet messages seen.
@@ -48,18 +55,18 @@ pub fn decode_datagram(
     received: DateTime<Utc>,
     now: Instant,
     names: &mut InterfaceNames,
-    mut each: impl FnMut(Result<PacketDrop, Skip>),
+    mut each: impl FnMut(Result<Decoded, Skip>),
 ) -> u64 {
     let mut packets = 0;
     let mut rest = bytes;
-    while rest.len() >= 4 {
-        let length = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        if length < 16 || length > rest.len() {
+    while !rest.is_empty() {
+        let Ok(header) = NetlinkBuffer::new_checked(rest) else {
             // A header that does not fit: nothing after it can be found either.
             packets += 1;
             each(Err(Skip::Malformed));
             break;
-        }
+        };
+        let length = header.length() as usize;
         let message = &rest[..length];
         rest = rest.get(align(length)..).unwrap_or_default();
         match NetlinkMessage::<NetfilterMessage>::deserialize(message) {
@@ -89,7 +96,7 @@ pub fn decode_packet(
     received: DateTime<Utc>,
     now: Instant,
     names: &mut InterfaceNames,
-) -> Result<PacketDrop, Skip> {
+) -> Result<Decoded, Skip> {
     let mut payload = None;
     let mut prefix = String::new();
     let mut time = received;
@@ -120,7 +127,7 @@ pub fn decode_packet(
             .map(|index| names.name(index, now).to_string())
             .unwrap_or_default()
     };
-    Ok(PacketDrop {
+    let drop = PacketDrop {
         time,
         hostname: None,
         prefix,
@@ -137,6 +144,10 @@ pub fn decode_packet(
             transport: fields.transport,
             flags: fields.flags,
         },
+    };
+    Ok(Decoded {
+        drop,
+        incomplete: fields.incomplete,
     })
 }
 
@@ -158,12 +169,13 @@ fn timestamp(stamp: &impl Nla) -> Option<DateTime<Utc>> {
 
 /// `8a:e3:5a:...`, as the LOG target writes `MAC=`.
 fn colon_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
     let mut text = String::with_capacity(bytes.len() * 3);
     for (index, byte) in bytes.iter().enumerate() {
         if index > 0 {
             text.push(':');
         }
-        text.push_str(&format!("{byte:02x}"));
+        let _ = write!(text, "{byte:02x}");
     }
     text
 }

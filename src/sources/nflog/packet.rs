@@ -2,9 +2,9 @@
 //! printed: addresses, length, TTL or hop limit, IP id, protocol, ports or ICMP type and code, flags.
 //!
 //! The kernel copies only the first `NFLOG_COPY_RANGE` bytes, so the IP header's length is usually
-//! more than what is here: etherparse's lax parser reads what there is. A packet whose IP header or
-//! (first-fragment) transport header is cut short is skipped, as the LOG target would have printed it
-//! without ports.
+//! more than what is here: etherparse's lax parser reads what there is. A packet whose IP header (or
+//! IPv6 extension headers) is cut short is skipped; one whose transport header is cut short is a drop
+//! without ports, as the LOG target prints it (`INCOMPLETE`).
 
 use std::net::IpAddr;
 
@@ -27,6 +27,8 @@ pub struct IpFields {
     pub protocol: Protocol,
     pub transport: Transport,
     pub flags: Flags,
+    /// The copy range cut the transport header: `transport` is `None` though the protocol has one.
+    pub incomplete: bool,
 }
 
 /// Why a payload gave no drop.
@@ -40,10 +42,14 @@ pub enum BadPacket {
 
 /// Decodes the packet bytes of an NFLOG message (they start at the network header).
 pub fn decode(bytes: &[u8]) -> Result<IpFields, BadPacket> {
-    let (ip, _) = LaxIpSlice::from_slice(bytes).map_err(|error| match error {
+    let (ip, extensions_error) = LaxIpSlice::from_slice(bytes).map_err(|error| match error {
         LaxHeaderSliceError::Len(_) => BadPacket::Truncated,
         LaxHeaderSliceError::Content(_) => BadPacket::NotIp,
     })?;
+    if extensions_error.is_some() {
+        // IPv6 extension headers cut short or broken: the protocol is not known.
+        return Err(BadPacket::Truncated);
+    }
     let (mut fields, payload) = match &ip {
         LaxIpSlice::Ipv4(ipv4) => {
             let header = ipv4.header();
@@ -63,6 +69,7 @@ pub fn decode(bytes: &[u8]) -> Result<IpFields, BadPacket> {
                 protocol: protocol(ipv4.payload().ip_number),
                 transport: Transport::None,
                 flags,
+                incomplete: false,
             };
             (fields, ipv4.payload())
         }
@@ -78,6 +85,7 @@ pub fn decode(bytes: &[u8]) -> Result<IpFields, BadPacket> {
                 protocol: protocol(ipv6.payload().ip_number),
                 transport: Transport::None,
                 flags: Flags::default(),
+                incomplete: false,
             };
             (fields, ipv6.payload())
         }
@@ -86,45 +94,58 @@ pub fn decode(bytes: &[u8]) -> Result<IpFields, BadPacket> {
         // Later fragments carry no transport header: the LOG target prints none either.
         return Ok(fields);
     }
-    let bytes = payload.payload;
-    fields.transport = match fields.protocol {
-        Protocol::Tcp => {
-            let tcp = TcpSlice::from_slice(bytes).map_err(|_| BadPacket::Truncated)?;
-            for (set, word) in [
-                (tcp.cwr(), "CWR"),
-                (tcp.ece(), "ECE"),
-                (tcp.urg(), "URG"),
-                (tcp.ack(), "ACK"),
-                (tcp.psh(), "PSH"),
-                (tcp.rst(), "RST"),
-                (tcp.syn(), "SYN"),
-                (tcp.fin(), "FIN"),
-            ] {
-                if set {
-                    fields.flags.insert(word);
+    match transport(fields.protocol, payload.payload, &mut fields.flags) {
+        Some(transport) => fields.transport = transport,
+        // The copy range cut the transport header: the LOG target prints such a packet without
+        // ports (`INCOMPLETE`), and so is this drop reported.
+        None => fields.incomplete = true,
+    }
+    Ok(fields)
+}
+
+/// The transport header of a first fragment or whole packet: ports or ICMP type and code (and TCP's
+/// flags into `flags`); `None` when the copy range cut it short.
+fn transport(protocol: Protocol, bytes: &[u8], flags: &mut Flags) -> Option<Transport> {
+    Some(match protocol {
+        Protocol::Tcp => match TcpSlice::from_slice(bytes) {
+            Ok(tcp) => {
+                for (set, word) in [
+                    (tcp.cwr(), "CWR"),
+                    (tcp.ece(), "ECE"),
+                    (tcp.urg(), "URG"),
+                    (tcp.ack(), "ACK"),
+                    (tcp.psh(), "PSH"),
+                    (tcp.rst(), "RST"),
+                    (tcp.syn(), "SYN"),
+                    (tcp.fin(), "FIN"),
+                ] {
+                    if set {
+                        flags.insert(word);
+                    }
+                }
+                Transport::Ports {
+                    src: tcp.source_port(),
+                    dst: tcp.destination_port(),
                 }
             }
-            Transport::Ports {
-                src: tcp.source_port(),
-                dst: tcp.destination_port(),
-            }
-        }
+            Err(_) => tcp_base_header(bytes, flags)?,
+        },
         Protocol::Udp => {
-            let udp = UdpSlice::from_slice_lax(bytes).map_err(|_| BadPacket::Truncated)?;
+            let udp = UdpSlice::from_slice_lax(bytes).ok()?;
             Transport::Ports {
                 src: udp.source_port(),
                 dst: udp.destination_port(),
             }
         }
         Protocol::Icmp => {
-            let icmp = Icmpv4Slice::from_slice(bytes).map_err(|_| BadPacket::Truncated)?;
+            let icmp = Icmpv4Slice::from_slice(bytes).ok()?;
             Transport::Icmp {
                 kind: icmp.type_u8(),
                 code: icmp.code_u8(),
             }
         }
         Protocol::Icmpv6 => {
-            let icmp = Icmpv6Slice::from_slice(bytes).map_err(|_| BadPacket::Truncated)?;
+            let icmp = Icmpv6Slice::from_slice(bytes).ok()?;
             Transport::Icmp {
                 kind: icmp.type_u8(),
                 code: icmp.code_u8(),
@@ -137,11 +158,35 @@ pub fn decode(bytes: &[u8]) -> Result<IpFields, BadPacket> {
                 src: u16::from_be_bytes([*s1, *s2]),
                 dst: u16::from_be_bytes([*d1, *d2]),
             },
-            _ => return Err(BadPacket::Truncated),
+            _ => return None,
         },
         Protocol::Number(_) => Transport::None,
-    };
-    Ok(fields)
+    })
+}
+
+/// A TCP header whose options the copy range cut: etherparse wants the whole header, the LOG target
+/// only its fixed 20 bytes (ports, then the flags in byte 13: RFC 9293 §3.1), and so reads this.
+fn tcp_base_header(bytes: &[u8], flags: &mut Flags) -> Option<Transport> {
+    let base: &[u8; 20] = bytes.get(..20)?.try_into().ok()?;
+    const WORDS: [(u8, &str); 8] = [
+        (0x80, "CWR"),
+        (0x40, "ECE"),
+        (0x20, "URG"),
+        (0x10, "ACK"),
+        (0x08, "PSH"),
+        (0x04, "RST"),
+        (0x02, "SYN"),
+        (0x01, "FIN"),
+    ];
+    for (bit, word) in WORDS {
+        if base[13] & bit != 0 {
+            flags.insert(word);
+        }
+    }
+    Some(Transport::Ports {
+        src: u16::from_be_bytes([base[0], base[1]]),
+        dst: u16::from_be_bytes([base[2], base[3]]),
+    })
 }
 
 /// Where in the original datagram a fragment's payload belongs (0 for the first, and for a packet

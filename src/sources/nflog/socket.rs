@@ -10,18 +10,19 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_core::{ErrorBuffer, NLMSG_ERROR, NetlinkBuffer};
+use netlink_packet_netfilter::NetfilterProtoFamily;
 use netlink_packet_netfilter::nflog::{ConfigCmd, ConfigMode, ConfigNla, config_request};
-use netlink_packet_netfilter::{NetfilterMessage, NetfilterProtoFamily};
 use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 
 use super::holder;
 
 /// How long the kernel may take to acknowledge a configuration request (it answers at once).
 const ACK_TIMEOUT_MS: i32 = 2_000;
-/// One receive holds one kernel message batch; with a threshold of 1 that is one packet, but a
-/// listener that set a larger `nlbufsiz` before could leave bigger ones. 64 KiB holds any.
-const RECEIVE_BUFFER_BYTES: usize = 64 << 10;
+/// One receive takes one datagram: with a queue threshold of 1, one packet's message, at most the
+/// copy range (≤ 65535 bytes) plus the headers and attributes (a few hundred bytes). 128 KiB holds
+/// the largest.
+const RECEIVE_BUFFER_BYTES: usize = 128 << 10;
 
 /// Why the groups could not be bound.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +37,12 @@ pub enum OpenError {
         "not permitted to bind NFLOG group {group}: the agent needs CAP_NET_ADMIN in the network namespace of the rules (hostNetwork on Kubernetes)"
     )]
     NotPermitted { group: u16 },
-    #[error("cannot bind NFLOG group {group}: {source}")]
-    Bind { group: u16, source: io::Error },
+    #[error("cannot bind NFLOG group {group}: {source}{hint}")]
+    Bind {
+        group: u16,
+        source: io::Error,
+        hint: &'static str,
+    },
 }
 
 impl OpenError {
@@ -72,6 +77,8 @@ pub struct NflogSocket {
     early: VecDeque<Vec<u8>>,
     /// The early datagram last handed out.
     current: Vec<u8>,
+    /// The receive buffer overflowed while a group was being bound: reported after the early datagrams.
+    early_overflow: bool,
 }
 
 impl NflogSocket {
@@ -79,11 +86,18 @@ impl NflogSocket {
     pub fn open(groups: &[u16], copy_range: u16, buffer_bytes: usize) -> Result<Self, OpenError> {
         let mut socket = Socket::new(NETLINK_NETFILTER).map_err(OpenError::Socket)?;
         socket.bind_auto().map_err(OpenError::Socket)?;
-        set_receive_buffer(&socket, buffer_bytes).map_err(OpenError::Socket)?;
+        let capable = set_receive_buffer(&socket, buffer_bytes).map_err(OpenError::Socket)?;
         let receive_buffer_bytes = socket.get_rx_buf_sz().map_err(OpenError::Socket)?;
-        let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
-            .map(|metadata| std::os::unix::fs::MetadataExt::ino(&metadata))
-            .unwrap_or(0);
+        let inode = match std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd())) {
+            Ok(metadata) => std::os::unix::fs::MetadataExt::ino(&metadata),
+            Err(error) => {
+                log::warn!(
+                    "cannot find the NFLOG socket in /proc ({error}): overflows are counted one per \
+                     report, not by the kernel's exact count"
+                );
+                0
+            }
+        };
         let mut nflog = NflogSocket {
             socket,
             buffer: vec![0; RECEIVE_BUFFER_BYTES],
@@ -91,6 +105,7 @@ impl NflogSocket {
             receive_buffer_bytes,
             early: VecDeque::new(),
             current: Vec::new(),
+            early_overflow: false,
         };
         for &group in groups {
             // The kernel applies the command first (creating the group's instance), then the rest.
@@ -103,7 +118,7 @@ impl NflogSocket {
                         ConfigNla::QThresh(1),
                     ],
                 )
-                .map_err(|error| bind_error(group, error))?;
+                .map_err(|error| bind_error(group, error, capable))?;
         }
         nflog
             .socket
@@ -122,6 +137,9 @@ impl NflogSocket {
             self.current = datagram;
             return Ok(Received::Messages(&self.current));
         }
+        if std::mem::take(&mut self.early_overflow) {
+            return Ok(Received::Overflow);
+        }
         match self.socket.recv(&mut &mut self.buffer[..], 0) {
             Ok(size) => Ok(Received::Messages(&self.buffer[..size])),
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(Received::Empty),
@@ -134,6 +152,9 @@ impl NflogSocket {
     /// Messages the kernel dropped for this socket since it was opened (the `Drops` column of
     /// /proc/net/netlink), when that can be read.
     pub fn kernel_drops(&self) -> Option<u64> {
+        if self.inode == 0 {
+            return None;
+        }
         let table = std::fs::read_to_string("/proc/net/netlink").ok()?;
         holder::netlink_drops(&table, self.inode)
     }
@@ -141,39 +162,50 @@ impl NflogSocket {
     /// Sends one configuration request for `group` and waits for the kernel's acknowledgement.
     fn configure(&mut self, group: u16, nlas: Vec<ConfigNla>) -> io::Result<()> {
         let mut request = config_request(NetfilterProtoFamily::Unspec, group, nlas);
-        request.header.sequence_number = u32::from(group) + 1;
+        // Packets come with sequence number 0: the acknowledgement is told apart by its own.
+        let sequence = u32::from(group) + 1;
+        request.header.sequence_number = sequence;
         request.finalize();
         let mut bytes = vec![0; request.header.length as usize];
         request.serialize(&mut bytes);
         self.socket.send(&bytes, 0)?;
         loop {
-            wait_readable(self.socket.as_raw_fd(), ACK_TIMEOUT_MS)?;
-            let size = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-            let mut rest = &self.buffer[..size];
-            let mut acknowledgement = None;
-            while !rest.is_empty() {
-                let message = NetlinkMessage::<NetfilterMessage>::deserialize(rest)
-                    .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?;
-                let length = (message.header.length as usize).max(1);
-                rest = rest.get(align(length)..).unwrap_or_default();
-                if let NetlinkPayload::Error(error) = message.payload
-                    && message.header.sequence_number == request.header.sequence_number
-                {
-                    // An acknowledgement is an error message with code 0 (`None`).
-                    acknowledgement = Some(match error.code {
-                        None => Ok(()),
-                        Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
-                    });
+            wait_readable(&[self.socket.as_raw_fd()], Some(ACK_TIMEOUT_MS))?;
+            let size = match self.socket.recv(&mut &mut self.buffer[..], 0) {
+                Ok(size) => size,
+                // Packets of a group bound a moment ago filled the buffer: counted once reading
+                // starts; the acknowledgement, queued before, is still to come.
+                Err(error) if error.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.early_overflow = true;
+                    continue;
                 }
-            }
-            match acknowledgement {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            };
+            match acknowledgement(&self.buffer[..size], sequence) {
                 Some(result) => return result,
-                // Packets of a group bound a moment ago, ahead of this acknowledgement: kept for the
-                // reader (an acknowledgement always comes alone in its datagram).
+                // Packets ahead of the acknowledgement: kept for the reader, in order (an
+                // acknowledgement always comes alone in its datagram).
                 None => self.early.push_back(self.buffer[..size].to_vec()),
             }
         }
     }
+}
+
+/// The outcome an acknowledgement datagram reports for the request `sequence`, or `None` when the
+/// datagram is something else. Only the netlink headers are read: a packet the netfilter decoder
+/// might refuse is no reason to fail a bind.
+fn acknowledgement(datagram: &[u8], sequence: u32) -> Option<io::Result<()>> {
+    let message = NetlinkBuffer::new_checked(datagram).ok()?;
+    if message.message_type() != NLMSG_ERROR || message.sequence_number() != sequence {
+        return None;
+    }
+    let error = ErrorBuffer::new_checked(message.payload()).ok()?;
+    // An acknowledgement is an error message with code 0 (`None`).
+    Some(match error.code() {
+        None => Ok(()),
+        Some(code) => Err(io::Error::from_raw_os_error(-code.get())),
+    })
 }
 
 impl AsRawFd for NflogSocket {
@@ -188,8 +220,9 @@ pub fn align(length: usize) -> usize {
 }
 
 /// SO_RCVBUFFORCE passes `net.core.rmem_max` (it needs CAP_NET_ADMIN, which binding needs anyway);
-/// without the capability the ordinary SO_RCVBUF, capped by the kernel, is the fallback.
-fn set_receive_buffer(socket: &Socket, bytes: usize) -> io::Result<()> {
+/// without the capability the ordinary SO_RCVBUF, capped by the kernel, is the fallback. Returns
+/// whether the process has CAP_NET_ADMIN (the forced size was allowed).
+fn set_receive_buffer(socket: &Socket, bytes: usize) -> io::Result<bool> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     // SAFETY: a valid socket and a c_int option value of the size given.
     let result = unsafe {
@@ -202,26 +235,38 @@ fn set_receive_buffer(socket: &Socket, bytes: usize) -> io::Result<()> {
         )
     };
     if result == 0 {
-        return Ok(());
+        return Ok(true);
     }
+    let error = io::Error::last_os_error();
     log::warn!(
-        "cannot force the NFLOG receive buffer to {bytes} bytes ({}); asking within net.core.rmem_max",
-        io::Error::last_os_error()
+        "cannot force the NFLOG receive buffer to {bytes} bytes ({error}); asking within net.core.rmem_max"
     );
-    socket.set_rx_buf_sz(value)
+    socket.set_rx_buf_sz(value)?;
+    Ok(error.raw_os_error() != Some(libc::EPERM))
 }
 
-/// Waits until `fd` can be read, or fails with a timeout.
-pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<()> {
-    let mut poll = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
+/// Waits until one of `fds` can be read (or has an error or hang-up to report), for at most
+/// `timeout_ms` (`None`: no limit); returns which are ready, or fails with a timeout.
+pub fn wait_readable(fds: &[RawFd], timeout_ms: Option<i32>) -> io::Result<Vec<bool>> {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     loop {
-        // SAFETY: one valid pollfd for the duration of the call.
-        match unsafe { libc::poll(&mut poll, 1, timeout_ms) } {
-            1.. => return Ok(()),
+        // SAFETY: valid pollfds for the duration of the call.
+        let ready = unsafe {
+            libc::poll(
+                polled.as_mut_ptr(),
+                polled.len() as libc::nfds_t,
+                timeout_ms.unwrap_or(-1),
+            )
+        };
+        match ready {
+            1.. => return Ok(polled.iter().map(|fd| fd.revents != 0).collect()),
             0 => {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -239,16 +284,29 @@ pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<()> {
 }
 
 /// The kernel answers a bind of a group that another socket holds with EPERM, the same answer as for
-/// a missing CAP_NET_ADMIN; the group's row in /proc/net/netfilter/nfnetlink_log tells them apart.
-fn bind_error(group: u16, error: io::Error) -> OpenError {
+/// a missing CAP_NET_ADMIN. Whether the process had the capability (`capable`, from forcing the
+/// receive buffer, which needs it too) tells them apart; the group's row in
+/// /proc/net/netfilter/nfnetlink_log then names the holder.
+fn bind_error(group: u16, error: io::Error, capable: bool) -> OpenError {
     match error.raw_os_error() {
-        Some(libc::EPERM) | Some(libc::EBUSY) => match holder::describe_holder(group) {
-            Some(holder) => OpenError::Busy { group, holder },
-            None => OpenError::NotPermitted { group },
+        Some(libc::EPERM) if !capable => OpenError::NotPermitted { group },
+        Some(libc::EPERM) | Some(libc::EBUSY) => OpenError::Busy {
+            group,
+            holder: holder::describe_holder(group)
+                .unwrap_or_else(|| "a listener that /proc does not name".to_string()),
         },
+        // What a kernel without NFLOG support answers.
+        Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOENT | libc::EPROTONOSUPPORT) => {
+            OpenError::Bind {
+                group,
+                source: error,
+                hint: " (does this kernel have nfnetlink_log, CONFIG_NETFILTER_NETLINK_LOG?)",
+            }
+        }
         _ => OpenError::Bind {
             group,
             source: error,
+            hint: "",
         },
     }
 }

@@ -1,5 +1,6 @@
 //! A full receive buffer: the agent is stalled (SIGSTOP) while a flood of logged packets arrives, so
-//! the kernel must drop what does not fit. After it resumes, every packet the rule logged is either
+//! the kernel must drop what does not fit, and a second flood comes while it reads the queue down
+//! (the kernel goes on dropping until the queue is empty). Every packet the rule logged is either
 //! reported or counted as lost, exactly, and later packets are reported again.
 
 use std::net::UdpSocket;
@@ -34,16 +35,21 @@ fn an_overflow_is_counted_exactly_and_reading_goes_on() {
         131_072.0
     );
 
+    let flood = || {
+        in_netns(&pair.client, || {
+            let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+            for _ in 0..FLOOD {
+                socket.send_to(b"x", (SERVER_V4, 9990)).unwrap();
+            }
+        })
+    };
     agent.signal(libc::SIGSTOP);
-    in_netns(&pair.client, || {
-        let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
-        for _ in 0..FLOOD {
-            socket.send_to(b"x", (SERVER_V4, 9990)).unwrap();
-        }
-    });
-    let logged = logged_by_rule(&pair, "INPUT", "dpt:9990");
-    assert!(logged > 1_000, "the flood reached the rule: {logged}");
+    flood();
+    let stalled = logged_by_rule(&pair, "INPUT", "dpt:9990");
+    assert!(stalled > 1_000, "the flood reached the rule: {stalled}");
     agent.signal(libc::SIGCONT);
+    flood();
+    let logged = logged_by_rule(&pair, "INPUT", "dpt:9990");
 
     let received = || agent.metric("kube_iptables_tailer_nflog_messages_received_total");
     let lost = || agent.metric("kube_iptables_tailer_source_lost_total{reason=\"overflow\"}");

@@ -178,43 +178,47 @@ fn nft_log_group_drops_over_ipv4_and_ipv6_are_printed_exactly() {
 }
 
 #[test]
-fn a_copy_range_too_short_for_a_header_skips_and_counts_that_packet_only() {
+fn a_copy_range_that_cuts_the_transport_header_reports_the_drop_without_ports() {
     if !privileged("NFLOG copy range", TOOLS) {
         return;
     }
     let _serial = kernel_lock();
     let pair = NetnsPair::new();
-    for (protocol, port, verdict) in [
-        ("udp", "9990", &["-j", "DROP"][..]),
-        (
-            "tcp",
-            "9991",
+    for tool in ["iptables", "ip6tables"] {
+        for target in [
+            &["-j", "NFLOG", "--nflog-group", GROUP][..],
             &["-j", "REJECT", "--reject-with", "tcp-reset"],
-        ),
-    ] {
-        for target in [&["-j", "NFLOG", "--nflog-group", GROUP][..], verdict] {
-            let mut rule = vec!["-A", "INPUT", "-p", protocol, "--dport", port];
+        ] {
+            let mut rule = vec!["-A", "INPUT", "-p", "tcp", "--dport", "9991"];
             rule.extend_from_slice(target);
-            pair.in_server("iptables", &rule);
+            pair.in_server(tool, &rule);
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    // 40 bytes: an IPv4 header and a UDP header fit; a SYN's TCP header, with its options, does not.
+    // 40 bytes: after an IPv4 header, the TCP header's fixed 20 bytes but not a SYN's options; after
+    // an IPv6 header, nothing of TCP.
     let agent = start_agent(&pair, dir.path(), GROUP, &[("NFLOG_COPY_RANGE", "40")]);
     pair.connect_tcp(SERVER_V4, 9991);
-    pair.send_udp(SERVER_V4, 9990);
-    let records = agent.expect_records(1);
-    assert_eq!(records[0]["dpt"], 9990);
+    let v4 = agent.expect_records(1).remove(0);
     assert_eq!(
-        agent.metric("kube_iptables_tailer_nflog_messages_skipped_total{reason=\"truncated\"}"),
-        1.0
+        stable_fields(&v4, ":08:00"),
+        json!({"prefix": "", "hostname": null, "in": "kits0", "out": "", "src": CLIENT_V4,
+               "dst": SERVER_V4, "proto": "TCP", "dpt": 9991, "len": 60, "ttl": 64,
+               "flags": ["DF", "SYN"]})
+    );
+    pair.connect_tcp(SERVER_V6, 9991);
+    let v6 = agent.expect_records(1).remove(0);
+    assert_eq!(
+        stable_fields(&v6, ":86:dd"),
+        json!({"prefix": "", "hostname": null, "in": "kits0", "out": "", "src": CLIENT_V6,
+               "dst": SERVER_V6, "proto": "TCP", "len": 80, "ttl": 64, "flags": []})
     );
     assert_eq!(
-        agent.metric("kube_iptables_tailer_nflog_messages_received_total"),
-        2.0
+        agent.metric("kube_iptables_tailer_nflog_messages_incomplete_total"),
+        1.0
     );
     assert_eq!(
         agent.metric("kube_iptables_tailer_nflog_messages_decoded_total"),
-        1.0
+        2.0
     );
 }

@@ -40,7 +40,7 @@ fn every_message_of_a_batched_datagram_is_decoded_in_order() {
     assert_eq!(packets, 3);
     let ports: Vec<Transport> = results
         .into_iter()
-        .map(|result| result.unwrap().packet.transport)
+        .map(|result| result.unwrap().drop.packet.transport)
         .collect();
     assert_eq!(
         ports,
@@ -85,7 +85,7 @@ fn a_broken_attribute_makes_its_message_malformed_but_not_the_next() {
     assert_eq!(packets, 2);
     assert_eq!(results[0], Err(Skip::Malformed));
     assert_eq!(
-        results[1].as_ref().unwrap().packet.transport,
+        results[1].as_ref().unwrap().drop.packet.transport,
         Transport::Ports { src: 4000, dst: 2 }
     );
 }
@@ -95,6 +95,19 @@ proptest! {
     fn arbitrary_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let (packets, results) = decode_all(&bytes);
         prop_assert_eq!(packets as usize, results.len());
+    }
+
+    #[test]
+    fn a_valid_message_around_arbitrary_packet_bytes_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        version in prop_oneof![Just(0x45u8), Just(0x60u8), any::<u8>()],
+    ) {
+        let mut packet = bytes;
+        if let Some(first) = packet.first_mut() {
+            *first = version;
+        }
+        let (packets, results) = decode_all(&packet_message(100, loopback_attributes("x", packet)));
+        prop_assert_eq!((packets, results.len()), (1, 1));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_netfilter::nflog::{PacketNla, ULogMessage};
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 
-use super::decode::{Skip, decode_datagram};
+use super::decode::{Decoded, Skip, decode_datagram};
 use super::interfaces::InterfaceNames;
 use crate::model::PacketDrop;
 
@@ -49,7 +49,7 @@ fn loopback_attributes(prefix: &str, packet: Vec<u8>) -> Vec<PacketNla> {
 }
 
 /// Everything `decode_datagram` reported for `bytes`, in order.
-fn decode_all(bytes: &[u8]) -> (u64, Vec<Result<PacketDrop, Skip>>) {
+fn decode_all(bytes: &[u8]) -> (u64, Vec<Result<Decoded, Skip>>) {
     let mut names = InterfaceNames::default();
     let mut results = Vec::new();
     let packets = decode_datagram(bytes, received(), Instant::now(), &mut names, |result| {
@@ -58,10 +58,18 @@ fn decode_all(bytes: &[u8]) -> (u64, Vec<Result<PacketDrop, Skip>>) {
     (packets, results)
 }
 
-/// The one drop of a one-message datagram.
-fn decode_one(attributes: Vec<PacketNla>) -> Result<PacketDrop, Skip> {
+/// The one drop of a one-message datagram, with whether its transport header was cut.
+fn decode_one_full(attributes: Vec<PacketNla>) -> Result<Decoded, Skip> {
     let (packets, mut results) = decode_all(&packet_message(100, attributes));
     assert_eq!(packets, 1);
     assert_eq!(results.len(), 1);
     results.remove(0)
+}
+
+/// The one drop of a one-message datagram, whose headers are all there.
+fn decode_one(attributes: Vec<PacketNla>) -> Result<PacketDrop, Skip> {
+    decode_one_full(attributes).map(|decoded| {
+        assert!(!decoded.incomplete, "{decoded:?}");
+        decoded.drop
+    })
 }

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use etherparse::{IpNumber, Ipv4Header, PacketBuilder};
 use netlink_packet_netfilter::nflog::{PacketNla, TimeStamp};
 
-use super::{decode_one, loopback_attributes, received};
+use super::{decode_one, decode_one_full, loopback_attributes, received};
 use crate::model::{Flags, Packet, PacketDrop, Protocol, Transport};
 use crate::sources::nflog::decode::Skip;
 
@@ -226,11 +226,10 @@ fn fragment(offset: u16, more: bool) -> Vec<u8> {
 }
 
 #[test]
-fn cut_short_headers_are_truncated_and_garbage_is_not_ip() {
+fn a_cut_ip_header_is_truncated_and_garbage_is_not_ip() {
     let whole = tcp_syn_v4();
-    let cases: [(Vec<u8>, Skip); 5] = [
+    let cases: [(Vec<u8>, Skip); 4] = [
         (whole[..10].to_vec(), Skip::Truncated),
-        (whole[..30].to_vec(), Skip::Truncated),
         (Vec::new(), Skip::Truncated),
         (vec![0x00; 40], Skip::NotIp),
         (vec![0x75; 40], Skip::NotIp),
@@ -243,6 +242,92 @@ fn cut_short_headers_are_truncated_and_garbage_is_not_ip() {
             "{length} bytes"
         );
     }
+}
+
+#[test]
+fn a_cut_transport_header_is_a_drop_without_ports_as_the_log_target_prints_it() {
+    let whole = tcp_syn_v4();
+    let decoded = decode_one_full(loopback_attributes("x", whole[..30].to_vec())).unwrap();
+    assert!(decoded.incomplete);
+    assert_eq!(decoded.drop.packet.protocol, Protocol::Tcp);
+    assert_eq!(decoded.drop.packet.transport, Transport::None);
+    assert_eq!(decoded.drop.packet.flags, flags(&["DF"]));
+}
+
+#[test]
+fn a_tcp_header_cut_in_its_options_still_gives_ports_and_flags() {
+    let mut bytes = Vec::new();
+    let mut header = etherparse::TcpHeader::new(40000, 443, 1, 64240);
+    header.syn = true;
+    header.ece = true;
+    header
+        .set_options(&[
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+            etherparse::TcpOptionElement::WindowScale(7),
+            etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+            etherparse::TcpOptionElement::Noop,
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+        ])
+        .unwrap();
+    PacketBuilder::ipv4([198, 18, 0, 1], [198, 18, 0, 2], 64)
+        .tcp_header(header)
+        .write(&mut bytes, &[])
+        .unwrap();
+    // The IP header and the TCP header's fixed 20 bytes, not all of its 16 bytes of options.
+    bytes.truncate(20 + 20 + 6);
+    let drop = decode_one(loopback_attributes("x", bytes)).unwrap();
+    assert_eq!(
+        drop.packet.transport,
+        Transport::Ports {
+            src: 40000,
+            dst: 443
+        }
+    );
+    assert_eq!(drop.packet.flags, flags(&["DF", "ECE", "SYN"]));
+}
+
+#[test]
+fn ipv6_fragments_the_first_with_ports_a_later_without() {
+    for (offset, expected) in [
+        (0, Transport::Ports { src: 5000, dst: 53 }),
+        (185, Transport::None),
+    ] {
+        let mut fragment = etherparse::Ipv6FragmentHeader::new(
+            IpNumber::UDP,
+            etherparse::IpFragOffset::try_new(offset).unwrap(),
+            true,
+            7,
+        )
+        .to_bytes()
+        .to_vec();
+        fragment.extend_from_slice(&[0x13, 0x88, 0x00, 0x35, 0x05, 0xdc, 0, 0]);
+        let mut bytes = Vec::new();
+        PacketBuilder::ipv6([0xfd; 16], [0xfe; 16], 64)
+            .write(&mut bytes, IpNumber::IPV6_FRAGMENTATION_HEADER, &fragment)
+            .unwrap();
+        let drop = decode_one(loopback_attributes("x", bytes)).unwrap();
+        assert_eq!(drop.packet.protocol, Protocol::Udp, "offset {offset}");
+        assert_eq!(drop.packet.transport, expected, "offset {offset}");
+    }
+}
+
+#[test]
+fn ipv6_extension_headers_cut_short_are_truncated() {
+    let header = etherparse::Ipv6Header {
+        payload_length: 16,
+        next_header: IpNumber::IPV6_HEADER_HOP_BY_HOP,
+        hop_limit: 64,
+        source: [0xfd; 16],
+        destination: [0xfe; 16],
+        ..Default::default()
+    };
+    let mut bytes = header.to_bytes().to_vec();
+    // A hop-by-hop header of 8 bytes (then UDP), of which the copy range kept 4.
+    bytes.extend_from_slice(&[17, 0, 1, 4]);
+    assert_eq!(
+        decode_one_full(loopback_attributes("x", bytes)),
+        Err(Skip::Truncated)
+    );
 }
 
 #[test]
