@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs (libsystemd-dev, pkg-config for the journald source)
 # and the ones the tests drive for real (firewalls in network namespaces, rsyslog,
-# logrotate, ulogd2 holding an NFLOG group, ping) when any is missing. Needs root for apt-get; without root it only says what is missing.
+# logrotate, ulogd2 holding an NFLOG group, ping, a real systemd that systemd-nspawn boots in a root
+# file system mmdebstrap builds) when any is missing. Needs root for apt-get; without root it only says what is missing.
 set -euo pipefail
 
 # command:package pairs; a package is installed when its command is missing.
 needs=(ip:iproute2 iptables:iptables nft:nftables rsyslogd:rsyslog logrotate:logrotate pkg-config:pkg-config
   journalctl:systemd /lib/systemd/systemd-journald:systemd /lib/systemd/systemd-journal-remote:systemd-journal-remote
-  kubectl:kubectl systemd-analyze:systemd ulogd:ulogd2 ping:iputils-ping)
+  kubectl:kubectl systemd-analyze:systemd ulogd:ulogd2 ping:iputils-ping
+  systemd-nspawn:systemd-container mmdebstrap:mmdebstrap)
 missing=()
 for need in "${needs[@]}"; do
   command -v "${need%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${need%%:*}" >/dev/null 2>&1 \

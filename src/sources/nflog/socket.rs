@@ -30,6 +30,10 @@ pub enum OpenError {
     #[error("cannot open a netfilter netlink socket: {0}")]
     Socket(io::Error),
     #[error(
+        "netlink sockets are not allowed here (a host unit without AF_NETLINK in RestrictAddressFamilies=? the unit's nflog drop-in adds it)"
+    )]
+    NetlinkRefused,
+    #[error(
         "NFLOG group {group} is already bound by another listener: {holder}; stop it, or choose other groups with NFLOG_GROUPS"
     )]
     Busy { group: u16, holder: String },
@@ -51,7 +55,7 @@ impl OpenError {
     pub fn is_deployment(&self) -> bool {
         matches!(
             self,
-            OpenError::Busy { .. } | OpenError::NotPermitted { .. }
+            OpenError::Busy { .. } | OpenError::NotPermitted { .. } | OpenError::NetlinkRefused
         )
     }
 }
@@ -84,7 +88,13 @@ pub struct NflogSocket {
 impl NflogSocket {
     /// Binds `groups` (each to this socket only) copying `copy_range` bytes of each packet.
     pub fn open(groups: &[u16], copy_range: u16, buffer_bytes: usize) -> Result<Self, OpenError> {
-        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(OpenError::Socket)?;
+        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(|error| {
+            // A seccomp or RestrictAddressFamilies= filter answers EAFNOSUPPORT.
+            match error.raw_os_error() {
+                Some(libc::EAFNOSUPPORT) => OpenError::NetlinkRefused,
+                _ => OpenError::Socket(error),
+            }
+        })?;
         socket.bind_auto().map_err(OpenError::Socket)?;
         let capable = set_receive_buffer(&socket, buffer_bytes).map_err(OpenError::Socket)?;
         let receive_buffer_bytes = socket.get_rx_buf_sz().map_err(OpenError::Socket)?;

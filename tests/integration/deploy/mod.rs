@@ -1,6 +1,7 @@
 //! What ships beside the binary, checked the way a user meets it: the kustomize overlays as `kubectl
 //! kustomize` renders them, read back into Kubernetes' own types (k8s-openapi) and held against what
-//! the agent really does; the systemd unit as systemd reads it; `make install`; the Containerfile; and
+//! the agent really does; the systemd unit as systemd reads it, and as a real systemd runs it once
+//! `make install` put it in a container; `make install`; the Containerfile; and
 //! `--check-config`, which the unit runs before every start.
 
 mod check_config;
@@ -11,6 +12,7 @@ mod manifests;
 mod nflog_overlay;
 mod probes;
 mod rbac;
+mod real_systemd;
 mod systemd;
 
 use std::path::Path;

@@ -1,10 +1,11 @@
 //! The real parts the integration tests drive: the agent binary as a process, network namespaces with
-//! firewall rules, rsyslog and logrotate.
+//! firewall rules, rsyslog and logrotate, a container booting a real systemd.
 
 pub mod agent;
 pub mod fake_api;
 pub mod journald;
 pub mod netns;
+pub mod nspawn;
 pub mod rsyslog;
 
 use std::sync::Mutex;
