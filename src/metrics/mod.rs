@@ -24,6 +24,9 @@ pub struct Metrics {
     pub lines_too_long: IntCounter,
     /// Times the followed file was replaced or truncated, by kind (`rename`, `truncate`, `recreate`).
     pub rotations: IntCounterVec,
+    /// Rotated files by what became of them: `read_between` (a file that came between two we saw,
+    /// read), `compressed_skipped`, `gone` (the checkpointed file no longer exists).
+    pub rotated_files: IntCounterVec,
     /// Read errors on the source that were retried.
     pub source_errors: IntCounter,
     /// Checkpoints written and failed.
@@ -97,6 +100,11 @@ impl Metrics {
                 "file_rotations_total",
                 "Times the followed log file was rotated, by kind",
                 &["kind"],
+            ),
+            rotated_files: counter_vec(
+                "rotated_files_total",
+                "Rotated log files found in the directory, by what became of them",
+                &["outcome"],
             ),
             source_errors: counter(
                 "source_errors_total",
@@ -190,13 +198,14 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 29] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 30] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
             Box::new(self.lines_skipped.clone()),
             Box::new(self.lines_too_long.clone()),
             Box::new(self.rotations.clone()),
+            Box::new(self.rotated_files.clone()),
             Box::new(self.source_errors.clone()),
             Box::new(self.checkpoint_writes.clone()),
             Box::new(self.checkpoint_failures.clone()),

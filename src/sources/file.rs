@@ -15,10 +15,14 @@
 //! finds the file it was reading even if it was rotated meanwhile (see `file/start.rs`); batches are
 //! gathered and sent by `sources/batcher.rs`, with `file/output.rs` adding what is the file's own.
 //!
+//! When the path names another file, a file may have come between (two rotations within one poll
+//! interval, or while the agent was stopped): it is found in the directory by its creation time and
+//! read first (`file/rotated.rs`).
+//!
 //! Accepted limits, inherent to following a path: lines appended after our last read and before a
-//! copytruncate copy are only in the copy; a file rotated twice within one poll interval, the middle
-//! one never opened by us, is not seen; lines a writer still appends to the old file after the new file
-//! has data (two writers) are not read.
+//! copytruncate copy are only in the copy; a file that came between and was deleted or compressed
+//! before we looked is not read; lines a writer still appends to the old file after the new file has
+//! data (two writers) are not read.
 
 use std::fs::File;
 use std::io;
@@ -38,9 +42,11 @@ use crate::sources::lines::{LineSplitter, Piece};
 use crate::stop::Stop;
 
 mod output;
+mod rotated;
 mod start;
 
 use output::Output;
+use rotated::ReadFiles;
 use start::{Start, first_start};
 
 /// Size of one read: large enough that a burst costs few system calls, small enough to send lines soon.
@@ -79,6 +85,7 @@ pub fn run(
         health,
         buffer: vec![0; READ_CHUNK_BYTES],
         announced_missing: false,
+        read: ReadFiles::default(),
     };
     let mut retry_delay = poll_interval.max(Duration::from_millis(10));
     loop {
@@ -169,6 +176,8 @@ struct FileSource {
     buffer: Vec<u8>,
     /// Whether the path's absence was logged already (once per absence, not once per poll).
     announced_missing: bool,
+    /// The files read to their end, never to be read again (see `file/rotated.rs`).
+    read: ReadFiles,
 }
 
 impl FileSource {
@@ -239,6 +248,25 @@ impl FileSource {
             "rename"
         };
         self.metrics.rotations.with_label_values(&[kind]).inc();
+        self.read.add(followed.identity);
+        let between = rotated::between(&path, &followed.file, &mut self.read)?;
+        self.metrics
+            .rotated_files
+            .with_label_values(&["compressed_skipped"])
+            .inc_by(between.compressed.len() as u64);
+        if let Some((between_path, file)) = between.next {
+            info!(
+                "{} was rotated ({kind}); {} came between and is read first",
+                path.display(),
+                between_path.display()
+            );
+            self.metrics
+                .rotated_files
+                .with_label_values(&["read_between"])
+                .inc();
+            *followed = FollowedFile::new(file, 0, self.settings.max_line_bytes)?;
+            return Ok(Flow::Again);
+        }
         info!(
             "{} was rotated ({kind}); reading the new file from its start",
             path.display()
@@ -258,6 +286,8 @@ impl FileSource {
             .rotations
             .with_label_values(&["truncate"])
             .inc();
+        // A copy copytruncate made holds these first bytes: never read again.
+        self.read.add(followed.identity);
         info!(
             "{} was truncated; reading it again from the start",
             self.settings.path.display()

@@ -116,6 +116,10 @@ impl FileSource {
              stopped?): lines written to it after the checkpoint may be lost; \
              reading {path} from its start"
         );
+        self.metrics
+            .rotated_files
+            .with_label_values(&["gone"])
+            .inc();
         *start = Start::Beginning;
         match current {
             Some(file) => Ok(Some(FollowedFile::new(file, 0, max_line_bytes)?)),

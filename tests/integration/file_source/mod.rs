@@ -4,6 +4,7 @@
 //! This module holds what the tests share (the source on its thread as a [`Tailer`], file helpers);
 //! the tests are in a module per theme.
 
+mod between;
 mod checkpoints;
 mod reading;
 mod rotation;

@@ -1,0 +1,154 @@
+//! Rotated files that came between: when the path names another file, the one we finished may not be
+//! the one just before it. Two rotations within one poll interval, or while the agent was stopped,
+//! leave a file that was at the path for a while and never opened by us, now under a rotated name
+//! (`kern.log.1`, `kern.log-20261202`). It is found in the log's directory and read before the
+//! path's file.
+//!
+//! Which files came between is told by their creation times (statx birth time): a file created after
+//! the one we finished, that is neither it nor the path's file nor one we read already. Renamed files
+//! keep their birth time, so the order of creation is the order in which they were at the path. A
+//! compressed one (`.gz`, `.xz`, ...) cannot be read: it is counted as unread and skipped. Where the
+//! file system keeps no birth time, nothing is looked for (and the path's file follows at once, as
+//! before).
+//!
+//! A copy made by copytruncate holds lines we read from the original: its first bytes are those of
+//! a file we read, and files whose fingerprint we have seen are never read again.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use log::info;
+
+use crate::model::{FileIdentity, Fingerprint};
+use crate::sources::fingerprint;
+
+/// Identities of files read (finished) by this process, remembered to never read them again.
+const REMEMBERED_FILES: usize = 64;
+/// File name endings of compressed logs.
+const COMPRESSED: [&str; 7] = [".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z", ".lzma"];
+
+/// The files this process read to their end (and the first bytes of each, to know its copies), and
+/// the compressed files already counted as skipped.
+#[derive(Default)]
+pub(super) struct ReadFiles {
+    files: VecDeque<FileIdentity>,
+    compressed: HashSet<(u64, u64)>,
+}
+
+impl ReadFiles {
+    pub(super) fn add(&mut self, identity: FileIdentity) {
+        if self.files.len() == REMEMBERED_FILES {
+            self.files.pop_front();
+        }
+        self.files.push_back(identity);
+    }
+
+    /// Whether a compressed file is seen for the first time (to be counted once).
+    fn first_sight_of_compressed(&mut self, metadata: &Metadata) -> bool {
+        if self.compressed.len() >= REMEMBERED_FILES * 16 {
+            self.compressed.clear();
+        }
+        self.compressed.insert((metadata.dev(), metadata.ino()))
+    }
+
+    fn contains(&self, metadata: &Metadata, fingerprint: &Fingerprint) -> bool {
+        self.files
+            .iter()
+            .any(|read| fingerprint::same_inode(metadata, read) || read.fingerprint == *fingerprint)
+    }
+}
+
+/// What a look in the directory found.
+#[derive(Default)]
+pub(super) struct Between {
+    /// The oldest file that came between, to read next.
+    pub(super) next: Option<(PathBuf, File)>,
+    /// Compressed files that came between, seen for the first time: skipped (a compressed copy of a
+    /// file we read is new too, so this is no count of lost lines).
+    pub(super) compressed: Vec<PathBuf>,
+}
+
+/// The files in `path`'s directory created after `finished` was (its birth time), other than it and
+/// the file now at `path`, that this process has not read.
+pub(super) fn between(
+    path: &Path,
+    finished: &File,
+    read: &mut ReadFiles,
+) -> std::io::Result<Between> {
+    let mut found = Between::default();
+    let Ok(finished_born) = finished.metadata()?.created() else {
+        return Ok(found);
+    };
+    let finished_identity = fingerprint::identify(finished)?;
+    let current = std::fs::metadata(path).ok();
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return Ok(found);
+    };
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut candidates: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(directory)? {
+        let Ok(entry) = entry else { continue };
+        let entry_name = entry.file_name();
+        let Some(entry_name) = entry_name.to_str() else {
+            continue;
+        };
+        // Rotated names keep the log's name in front: `kern.log.1`, `kern.log-20261202.gz`.
+        if entry_name == name || !entry_name.starts_with(name) {
+            continue;
+        }
+        // `DirEntry::metadata` does not follow symlinks: a link is not a rotated file.
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        let is_current = current.as_ref().is_some_and(|current| {
+            current.dev() == metadata.dev() && current.ino() == metadata.ino()
+        });
+        if !metadata.is_file()
+            || is_current
+            || fingerprint::same_inode(&metadata, &finished_identity)
+        {
+            continue;
+        }
+        // Created before or with the file we finished: an older rotation, read before it.
+        let Ok(born) = metadata.created() else {
+            continue;
+        };
+        if born < finished_born {
+            continue;
+        }
+        if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending)) {
+            if read.first_sight_of_compressed(&metadata) {
+                found.compressed.push(entry.path());
+            }
+            continue;
+        }
+        candidates.push((born, metadata.ino(), entry.path()));
+    }
+    candidates.sort();
+    for (_, _, candidate) in candidates {
+        let Ok(file) = File::open(&candidate) else {
+            continue;
+        };
+        let head = fingerprint::read_head(&file, None)?;
+        let metadata = file.metadata()?;
+        if head.is_empty() || read.contains(&metadata, &fingerprint::fingerprint_of(&head)) {
+            continue;
+        }
+        found.next = Some((candidate, file));
+        break;
+    }
+    if !found.compressed.is_empty() {
+        info!(
+            "skipped compressed rotated files (their lines are read before compression, unless a \
+             rotation compressed a file that came between): {:?}",
+            found.compressed
+        );
+    }
+    Ok(found)
+}

@@ -1,0 +1,146 @@
+//! Files that came between: two rotations within one poll interval, or while the source was stopped,
+//! leave a file that was at the path and never opened, now under a rotated name. It is read, in order,
+//! before the path's file; a copytruncate copy of what was read is not read again; a compressed one is
+//! skipped and counted.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use kube_iptables_tailer::sources::file::FileSourceSettings;
+
+use super::{Tailer, append, from_beginning, lines, log_path, settings};
+
+/// logrotate's `create` with `rotate N`: every `.k` becomes `.k+1`, the log becomes `.1`, a new log
+/// is created with `text` (the writer reopened and wrote).
+fn rotate(path: &Path, text: &str) {
+    for k in (1..9).rev() {
+        let from = path.with_extension(format!("log.{k}"));
+        if from.exists() {
+            fs::rename(&from, path.with_extension(format!("log.{}", k + 1))).unwrap();
+        }
+    }
+    fs::rename(path, path.with_extension("log.1")).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// A slow poll: everything a test does between two polls happens "within one poll interval".
+fn slow(path: &Path) -> FileSourceSettings {
+    FileSourceSettings {
+        poll_interval: Duration::from_millis(400),
+        ..from_beginning(path)
+    }
+}
+
+#[test]
+fn two_rotations_within_one_poll_interval_read_the_middle_file_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    append(&path, "a2\n");
+    rotate(&path, "b1\nb2\n");
+    rotate(&path, "c1\n");
+    assert_eq!(tailer.take(4), lines(&["a2", "b1", "b2", "c1"]));
+    tailer.assert_no_more_lines();
+    assert_eq!(
+        tailer
+            .metrics
+            .rotated_files
+            .with_label_values(&["read_between"])
+            .get(),
+        1
+    );
+}
+
+#[test]
+fn three_rotations_within_one_poll_interval_read_both_middle_files_oldest_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    rotate(&path, "b1\n");
+    // Files created within one clock tick have equal birth times: a little apart, as real rotations.
+    std::thread::sleep(Duration::from_millis(20));
+    rotate(&path, "c1\n");
+    std::thread::sleep(Duration::from_millis(20));
+    rotate(&path, "d1\n");
+    assert_eq!(tailer.take(3), lines(&["b1", "c1", "d1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
+fn two_rotations_while_stopped_resume_in_the_first_and_read_the_middle_one() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(from_beginning(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+    let end = tailer.stop();
+
+    append(&path, "a2\n");
+    rotate(&path, "b1\n");
+    std::thread::sleep(Duration::from_millis(20));
+    rotate(&path, "c1\n");
+    let mut tailer = Tailer::start(FileSourceSettings {
+        start: Some(end),
+        ..settings(&path)
+    });
+    assert_eq!(tailer.take(3), lines(&["a2", "b1", "c1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
+fn a_copytruncate_copy_of_lines_read_is_not_read_again_after_a_later_rename() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(from_beginning(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+    // copytruncate: the copy holds a1, read already; the log starts over.
+    fs::copy(&path, path.with_extension("log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    append(&path, "a2\n");
+    assert_eq!(tailer.take(1), lines(&["a2"]));
+    // Then a rotation by rename: the copy is newer than the log's inode, but no line of it is new.
+    rotate(&path, "b1\n");
+    assert_eq!(tailer.take(1), lines(&["b1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
+fn a_compressed_file_that_came_between_is_skipped_and_counted() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    rotate(&path, "b1\n");
+    std::thread::sleep(Duration::from_millis(20));
+    rotate(&path, "c1\n");
+    // The middle file compressed before we looked (logrotate without delaycompress).
+    let middle = path.with_extension("log.1");
+    fs::write(middle.with_extension("1.gz"), b"\x1f\x8b compressed").unwrap();
+    fs::remove_file(&middle).unwrap();
+    assert_eq!(tailer.take(1), lines(&["c1"]));
+    tailer.assert_no_more_lines();
+    assert_eq!(
+        tailer
+            .metrics
+            .rotated_files
+            .with_label_values(&["compressed_skipped"])
+            .get(),
+        1
+    );
+}
