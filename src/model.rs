@@ -29,6 +29,9 @@ pub struct Line {
     /// The time the source knows for this line (a journal entry's timestamp, a kmsg record's time).
     /// `None` for plain files: the parser reads the time from the line's syslog header.
     pub time: Option<DateTime<Utc>>,
+    /// Where in its stream the line ends: totally ordered within the stream ([`Position::stream`]),
+    /// the same on every read of the same line, so that a replay after a restart is known for one.
+    pub mark: u64,
 }
 
 /// Where a source is, precise enough to resume right after the last handled line.
@@ -40,6 +43,38 @@ pub enum Position {
     Kmsg(KmsgPosition),
 }
 
+impl Position {
+    /// The stream the position and the marks of its lines belong to: marks compare only within one
+    /// (the followed path; the journal's sequence-number space; this boot's kernel log).
+    pub fn stream(&self) -> String {
+        match self {
+            Position::File(position) => format!("file:{}", position.path.display()),
+            Position::Journald(position) => {
+                format!(
+                    "journal:{}",
+                    journal_cursor_field(&position.cursor, "s").unwrap_or("")
+                )
+            }
+            Position::Kmsg(position) => format!("kmsg:{}", position.boot_id),
+        }
+    }
+}
+
+/// A field of a journal cursor (`s=…;i=…;b=…;m=…;t=…;x=…`): `s` is the sequence-number space, `i` the
+/// entry's sequence number in it (hexadecimal).
+pub fn journal_cursor_field<'a>(cursor: &'a str, key: &str) -> Option<&'a str> {
+    cursor
+        .split(';')
+        .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// The mark of a file line: the file's generation (how many times the followed path moved on to
+/// another file, or started a truncated one over) in the high 24 bits, the line's end offset in the
+/// low 40 (1 TiB).
+pub fn file_mark(generation: u64, offset: u64) -> u64 {
+    (generation << 40) | (offset & ((1 << 40) - 1))
+}
+
 /// A byte offset in one particular file (not merely one path: rotation swaps files under a path).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilePosition {
@@ -48,6 +83,11 @@ pub struct FilePosition {
     pub identity: FileIdentity,
     /// Offset of the first byte not yet handed on (just after the last complete line).
     pub offset: u64,
+    /// How many times the source moved on to another file (or started a truncated one over) since it
+    /// first followed the path: the high part of its lines' marks. Checkpoints before it was kept
+    /// read as 0.
+    #[serde(default)]
+    pub generation: u64,
 }
 
 /// A place in the systemd journal: the cursor of the last handled entry.
@@ -92,6 +132,8 @@ pub struct PacketDrop {
     /// The configured prefix that matched this line.
     pub prefix: String,
     pub packet: Packet,
+    /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
+    pub mark: Option<u64>,
 }
 
 /// The netfilter LOG fields that describe the packet.
@@ -262,6 +304,26 @@ pub struct EventWrite {
     pub count: u32,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
+    /// Where in the source these drops were read: what makes a replay after a restart countable once.
+    pub marks: WriteMarks,
+}
+
+/// The source marks of a write's drops. The Event records how far into its stream it has counted
+/// (`last`); a drop at or below what an Event recorded was counted by an earlier run and is not added
+/// again. Only the first write of an Event in a run can meet such drops (a replay starts at the
+/// checkpoint, before anything new), so only it carries every drop's mark.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteMarks {
+    /// The stream the marks belong to ([`Position::stream`]); `None` for a source without marks.
+    pub stream: Option<Arc<str>>,
+    /// The highest mark among the drops.
+    pub last: Option<u64>,
+    /// Each drop's mark, in stream order, when this is the Event's first write in this run; empty
+    /// otherwise (every drop is new).
+    pub each: Vec<u64>,
+    /// Drops of a first write whose marks were not kept (past a cap): they count as new. They come
+    /// after the kept ones in the stream, so only a replay longer than the cap is counted twice.
+    pub unkept: u32,
 }
 
 /// What became of an [`EventWrite`].

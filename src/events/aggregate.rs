@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::checksum::checksum;
 use crate::events::message::event_message;
+use crate::events::replay::{PendingMarks, Written};
 use crate::model::{
     Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
     Position, Transport, WriteResult,
@@ -49,6 +50,8 @@ pub struct Aggregator {
     first_unacked: u64,
     /// For every pending or in-flight write, the first batch it holds drops of (a multiset: count).
     open_batches: BTreeMap<u64, usize>,
+    /// The Events this run has written: their later writes need no per-drop marks.
+    written: Written,
 }
 
 struct Pending {
@@ -58,6 +61,7 @@ struct Pending {
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
     first_batch: u64,
+    marks: PendingMarks,
 }
 
 struct InFlight {
@@ -98,6 +102,7 @@ impl Aggregator {
             next_batch: 0,
             first_unacked: 0,
             open_batches: BTreeMap::new(),
+            written: Written::default(),
         }
     }
 
@@ -107,15 +112,16 @@ impl Aggregator {
         let seq = self.next_batch;
         self.next_batch += 1;
         let mut shed = 0;
+        let stream: Option<Arc<str>> = batch.end.as_ref().map(|end| end.stream().into());
         for located in &batch.items {
             let packet = &located.drop.packet;
             if let Endpoint::Pod(pod) = &located.src {
                 let side = Side::new(Direction::Sending, pod, &located.dst, packet.dst, located);
-                shed += self.add(side, seq);
+                shed += self.add(side, seq, stream.as_ref());
             }
             if let Endpoint::Pod(pod) = &located.dst {
                 let side = Side::new(Direction::Receiving, pod, &located.src, packet.src, located);
-                shed += self.add(side, seq);
+                shed += self.add(side, seq, stream.as_ref());
             }
         }
         // Only the newest batch's position and those just before a batch that opened a write can be
@@ -129,13 +135,15 @@ impl Aggregator {
         shed
     }
 
-    fn add(&mut self, side: Side, seq: u64) -> u64 {
+    fn add(&mut self, side: Side, seq: u64, stream: Option<&Arc<str>>) -> u64 {
         let time = side.located.drop.time;
+        let mark = side.located.drop.mark;
         let name = self.event_name(&side);
         if let Some(pending) = self.pending.get_mut(&name) {
             pending.count += 1;
             pending.first_seen = pending.first_seen.min(time);
             pending.last_seen = pending.last_seen.max(time);
+            pending.marks.add(stream, mark);
             return 0;
         }
         if self.pending.len() >= self.max_pending {
@@ -153,6 +161,8 @@ impl Aggregator {
         let order = self.next_order;
         self.next_order += 1;
         self.queue.insert(order, name.clone());
+        let mut marks = PendingMarks::new(self.written.contains(&name));
+        marks.add(stream, mark);
         self.pending.insert(
             name,
             Pending {
@@ -162,6 +172,7 @@ impl Aggregator {
                 first_seen: time,
                 last_seen: time,
                 first_batch: seq,
+                marks,
             },
         );
         self.open(seq);
@@ -222,13 +233,13 @@ impl Aggregator {
         let write = if u64::from(count) < pending.count {
             // More than one write can carry: the rest waits, still pending, for this one's outcome.
             pending.count -= u64::from(count);
-            let write = pending.to_write(ticket, &name, count);
+            let write = pending.take_write(ticket, &name, count);
             self.open(first_batch);
             write
         } else {
-            let pending = self.pending.remove(&name)?;
+            let mut pending = self.pending.remove(&name)?;
             self.queue.remove(&order);
-            pending.to_write(ticket, &name, count)
+            pending.take_write(ticket, &name, count)
         };
         self.in_flight_names.insert(name.clone());
         self.in_flight.insert(
@@ -246,6 +257,9 @@ impl Aggregator {
     pub fn settle(&mut self, outcome: &EventOutcome) -> Option<Settled> {
         let flight = self.in_flight.remove(&outcome.ticket)?;
         self.in_flight_names.remove(&flight.name);
+        if let WriteResult::Accepted { .. } = outcome.result {
+            self.written.insert(&flight.name);
+        }
         self.close(flight.first_batch);
         Some(Settled {
             name: flight.name,
@@ -316,7 +330,7 @@ impl Aggregator {
 }
 
 impl Pending {
-    fn to_write(&self, ticket: u64, name: &str, count: u32) -> EventWrite {
+    fn take_write(&mut self, ticket: u64, name: &str, count: u32) -> EventWrite {
         EventWrite {
             ticket,
             name: name.to_string(),
@@ -325,6 +339,7 @@ impl Pending {
             count,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
+            marks: self.marks.take(),
         }
     }
 }

@@ -14,6 +14,7 @@
 pub mod aggregate;
 pub mod message;
 pub mod ratelimit;
+pub mod replay;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,13 @@
 //! wrote, and a write of `n` more drops PATCHes `count: known + n`. A retried PATCH therefore sets the
 //! same value again instead of adding twice. An Event that exists before we wrote it (a restart: its
 //! name is deterministic) answers our create with 409; we read its count and patch from there.
+//!
+//! Replays: every write also records in the Event how far into the source stream it has counted
+//! (the `counted-through` annotation: the stream and the highest mark). A restarted agent reads again
+//! from its checkpoint, which may be behind what some Events counted; the first write of an Event in
+//! this run carries each drop's mark, and drops at or below the Event's recorded mark are not added
+//! again (`events_replays_skipped_total`). This costs no request: the mark comes with the GET that a
+//! restart's 409 already needs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,11 +34,75 @@ use crate::model::{EventOutcome, EventWrite, WriteResult};
 const FORGET_COUNTS_AFTER: Duration = Duration::from_secs(3600);
 /// The annotation that carries the id of the write that created an Event.
 const WRITE_ID_ANNOTATION: &str = "kube-iptables-tailer/write-id";
+/// The annotation that says how far into its source stream an Event has counted: `STREAM@MARK`.
+const COUNTED_THROUGH_ANNOTATION: &str = "kube-iptables-tailer/counted-through";
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
-/// The count the server holds for each Event name we wrote, and when we last wrote it.
-type KnownCounts = Arc<Mutex<HashMap<String, (u32, Instant)>>>;
+/// What the server holds for each Event name we wrote, and when we last wrote it.
+type KnownCounts = Arc<Mutex<HashMap<String, (Stored, Instant)>>>;
+
+/// An Event's count and how far into its stream it has counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stored {
+    count: u32,
+    through: Option<Through>,
+}
+
+/// A stream and the highest mark counted in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Through {
+    stream: String,
+    mark: u64,
+}
+
+impl Through {
+    fn parse(text: &str) -> Option<Through> {
+        let (stream, mark) = text.rsplit_once('@')?;
+        Some(Through {
+            stream: stream.to_string(),
+            mark: mark.parse().ok()?,
+        })
+    }
+
+    fn text(&self) -> String {
+        format!("{}@{}", self.stream, self.mark)
+    }
+}
+
+/// How many of `write`'s drops the Event has not counted yet: those whose marks are above what it
+/// recorded for the same stream (and those whose marks were not kept), or all of them.
+fn uncounted(write: &EventWrite, stored: Option<&Through>) -> u32 {
+    let (Some(stored), Some(stream)) = (stored, write.marks.stream.as_deref()) else {
+        return write.count;
+    };
+    if stored.stream != stream || write.marks.each.is_empty() {
+        return write.count;
+    }
+    let kept = u32::try_from(write.marks.each.len()).unwrap_or(u32::MAX);
+    let new = write.marks.each.iter().filter(|&&mark| mark > stored.mark);
+    u32::try_from(new.count()).unwrap_or(u32::MAX) + write.count.saturating_sub(kept)
+}
+
+/// What the Event has counted through once `write` is added to what it recorded.
+fn through_after(write: &EventWrite, stored: Option<&Through>) -> Option<Through> {
+    let written = write
+        .marks
+        .stream
+        .as_deref()
+        .zip(write.marks.last)
+        .map(|(stream, mark)| Through {
+            stream: stream.to_string(),
+            mark,
+        });
+    match (stored, written) {
+        (Some(stored), Some(written)) if stored.stream == written.stream => Some(Through {
+            mark: stored.mark.max(written.mark),
+            ..written
+        }),
+        (stored, written) => written.or_else(|| stored.cloned()),
+    }
+}
 
 pub async fn write_events(
     client: Client,
@@ -115,16 +186,33 @@ impl Writer {
     async fn write(&self, write: EventWrite) -> Option<WriteResult> {
         let started = Instant::now();
         let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
-        let mut known = self.known_count(&write.name);
+        let mut known = self.known(&write.name);
         loop {
-            let answer = match known {
-                None => self.create(&write).await,
-                Some(count) => self.patch(&write, count + write.count).await,
+            let (answer, added) = match &known {
+                None => (self.create(&write).await, write.count),
+                Some(stored) => {
+                    let added = uncounted(&write, stored.through.as_ref());
+                    if added == 0 {
+                        // Every drop was counted before a restart: nothing to write.
+                        self.replayed(write.count);
+                        return Some(WriteResult::Accepted { created: false });
+                    }
+                    let through = through_after(&write, stored.through.as_ref());
+                    let answer = self
+                        .patch(&write, stored.count.saturating_add(added), through.as_ref())
+                        .await;
+                    (answer, added)
+                }
             };
             match answer {
                 Answer::Done(_) => {
-                    let total = known.unwrap_or(0) + write.count;
-                    self.remember(&write.name, total);
+                    let stored = known.as_ref();
+                    let total = stored
+                        .map_or(0, |stored| stored.count)
+                        .saturating_add(added);
+                    let through = through_after(&write, stored.and_then(|s| s.through.as_ref()));
+                    self.remember(&write.name, total, through);
+                    self.replayed(write.count.saturating_sub(added));
                     if known.is_none() {
                         self.metrics.events_created.inc();
                     } else {
@@ -136,15 +224,16 @@ impl Writer {
                 }
                 // It exists: written by this very write, whose answer was lost (then it carries our
                 // write id and is done), or before a restart (then it is raised from the count it
-                // has). If it cannot be read now, the write retries.
+                // has, without the drops it counted already). If it cannot be read now, the write
+                // retries.
                 Answer::Conflict if known.is_none() => match self.get_existing(&write).await {
-                    Some((count, id)) if id.as_deref() == Some(self.write_id(&write).as_str()) => {
-                        self.remember(&write.name, count);
+                    Some((stored, id)) if id.as_deref() == Some(self.write_id(&write).as_str()) => {
+                        self.remember(&write.name, stored.count, stored.through);
                         self.metrics.events_created.inc();
                         return Some(WriteResult::Accepted { created: true });
                     }
-                    Some((count, _)) => {
-                        known = Some(count);
+                    Some((stored, _)) => {
+                        known = Some(stored);
                         continue;
                     }
                     None => {}
@@ -174,19 +263,26 @@ impl Writer {
         }
     }
 
-    fn known_count(&self, name: &str) -> Option<u32> {
+    fn replayed(&self, drops: u32) {
+        self.metrics.events_replays_skipped.inc_by(u64::from(drops));
+    }
+
+    fn known(&self, name: &str) -> Option<Stored> {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(name)
-            .map(|(count, _)| *count)
+            .map(|(stored, _)| stored.clone())
     }
 
-    fn remember(&self, name: &str, count: u32) {
+    fn remember(&self, name: &str, count: u32, through: Option<Through>) {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(name.to_string(), (count, Instant::now()));
+            .insert(
+                name.to_string(),
+                (Stored { count, through }, Instant::now()),
+            );
     }
 
     /// Names this write uniquely (this process, this ticket), so that a create whose answer was lost
@@ -196,7 +292,13 @@ impl Writer {
     }
 
     async fn create(&self, write: &EventWrite) -> Answer {
-        let body = event_body(write, &self.settings, &self.write_id(write));
+        let through = through_after(write, None);
+        let body = event_body(
+            write,
+            &self.settings,
+            &self.write_id(write),
+            through.as_ref(),
+        );
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).create(
             &PostParams::default(),
             serde_json::to_vec(&body).expect("JSON"),
@@ -204,12 +306,16 @@ impl Writer {
         self.send(request, 409).await
     }
 
-    async fn patch(&self, write: &EventWrite, count: u32) -> Answer {
-        let patch = json!({
+    async fn patch(&self, write: &EventWrite, count: u32, through: Option<&Through>) -> Answer {
+        let mut patch = json!({
             "count": count,
             "lastTimestamp": timestamp(write.last_seen),
             "message": write.message,
         });
+        if let Some(through) = through {
+            patch["metadata"] =
+                json!({"annotations": {COUNTED_THROUGH_ANNOTATION: through.text()}});
+        }
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).patch(
             &write.name,
             &PatchParams::default(),
@@ -218,15 +324,20 @@ impl Writer {
         self.send(request, 404).await
     }
 
-    /// The count and write id of an existing Event, or `None` when it cannot be read now.
-    async fn get_existing(&self, write: &EventWrite) -> Option<(u32, Option<String>)> {
+    /// What an existing Event holds and the id of the write that created it, or `None` when it
+    /// cannot be read now.
+    async fn get_existing(&self, write: &EventWrite) -> Option<(Stored, Option<String>)> {
         let request = kube::core::Request::new(events_path(&write.pod.namespace))
             .get(&write.name, &GetParams::default());
         match self.send(request, 404).await {
             Answer::Done(event) => {
                 let count = event["count"].as_u64().unwrap_or(1) as u32;
-                let id = event["metadata"]["annotations"][WRITE_ID_ANNOTATION].as_str();
-                Some((count, id.map(str::to_string)))
+                let annotations = &event["metadata"]["annotations"];
+                let id = annotations[WRITE_ID_ANNOTATION].as_str();
+                let through = annotations[COUNTED_THROUGH_ANNOTATION]
+                    .as_str()
+                    .and_then(Through::parse);
+                Some((Stored { count, through }, id.map(str::to_string)))
             }
             _ => None,
         }
@@ -304,15 +415,24 @@ fn timestamp(time: DateTime<Utc>) -> String {
 }
 
 /// A core/v1 Event as the original agent posted it (through client-go's recorder).
-fn event_body(write: &EventWrite, settings: &KubeSettings, write_id: &str) -> Value {
+fn event_body(
+    write: &EventWrite,
+    settings: &KubeSettings,
+    write_id: &str,
+    through: Option<&Through>,
+) -> Value {
     let pod = &write.pod;
+    let mut annotations = json!({WRITE_ID_ANNOTATION: write_id});
+    if let Some(through) = through {
+        annotations[COUNTED_THROUGH_ANNOTATION] = json!(through.text());
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
             "name": write.name,
             "namespace": pod.namespace,
-            "annotations": {WRITE_ID_ANNOTATION: write_id},
+            "annotations": annotations,
         },
         "involvedObject": {
             "apiVersion": "v1",

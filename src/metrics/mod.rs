@@ -47,6 +47,8 @@ pub struct Metrics {
     /// Events created, and Events whose count was raised.
     pub events_created: IntCounter,
     pub events_patched: IntCounter,
+    /// Drops read again after a restart that their Event had counted already (not added again).
+    pub events_replays_skipped: IntCounter,
     /// Event writes waiting (aggregating) for the rate limit or the API.
     pub events_pending: IntGauge,
     /// Failed API requests, by HTTP status code or `network`.
@@ -142,6 +144,10 @@ impl Metrics {
             ),
             events_created: counter("events_created_total", "Events created"),
             events_patched: counter("events_patched_total", "Events whose count was raised"),
+            events_replays_skipped: counter(
+                "events_replays_skipped_total",
+                "Drops read again after a restart that their Event had counted already",
+            ),
             events_pending: gauge(
                 "events_pending",
                 "Event writes waiting for the rate limit or the API",
@@ -198,7 +204,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 30] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 31] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -217,6 +223,7 @@ impl Metrics {
             Box::new(self.events_dropped.clone()),
             Box::new(self.events_created.clone()),
             Box::new(self.events_patched.clone()),
+            Box::new(self.events_replays_skipped.clone()),
             Box::new(self.events_pending.clone()),
             Box::new(self.api_errors.clone()),
             Box::new(self.pod_index_size.clone()),

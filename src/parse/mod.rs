@@ -139,6 +139,8 @@ impl Parser {
             hostname,
             prefix: prefix.unwrap_or_default(),
             packet,
+            // The parser sees text only; the parse stage adds the line's mark.
+            mark: None,
         })
     }
 

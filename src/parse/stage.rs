@@ -38,8 +38,9 @@ pub fn run(
                     metrics.lines_skipped.with_label_values(&["expired"]).inc();
                     log::debug!("skipped an expired drop from {}: {}", drop.time, line.text);
                 }
-                Ok(drop) => {
+                Ok(mut drop) => {
                     metrics.drops_parsed.inc();
+                    drop.mark = Some(line.mark);
                     drops.push(drop);
                 }
                 Err(NotDrop::NoPrefix) => {

@@ -42,6 +42,7 @@ fn drop_between(src: &str, dst: &str) -> PacketDrop {
         time: "2026-11-25T21:05:35.429037Z".parse().unwrap(),
         hostname: Some("node-7".to_string()),
         prefix: "calico-drop:".to_string(),
+        mark: None,
         packet: Packet {
             in_interface: "cali1234".to_string(),
             out_interface: "eth0".to_string(),
@@ -73,6 +74,7 @@ fn position(offset: u64) -> Position {
             },
         },
         offset,
+        generation: 0,
     })
 }
 

@@ -178,6 +178,7 @@ mod tests {
                 },
             },
             offset,
+            generation: 0,
         })
     }
 

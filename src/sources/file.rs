@@ -45,7 +45,7 @@ mod output;
 mod rotated;
 mod start;
 
-use output::Output;
+use output::{FileEnd, Output};
 use rotated::ReadFiles;
 use start::{Start, first_start};
 
@@ -137,17 +137,34 @@ struct FollowedFile {
     /// start of a line still waiting for its `\n`, held in `lines`.
     read_offset: u64,
     lines: LineSplitter,
+    /// How many files (or truncated restarts) came before this one: the high part of line marks.
+    generation: u64,
 }
 
 impl FollowedFile {
-    fn new(file: File, offset: u64, max_line_bytes: usize) -> io::Result<FollowedFile> {
+    fn new(
+        file: File,
+        offset: u64,
+        generation: u64,
+        max_line_bytes: usize,
+    ) -> io::Result<FollowedFile> {
         let identity = fingerprint::identify(&file)?;
         Ok(FollowedFile {
             file,
             identity,
             read_offset: offset,
             lines: LineSplitter::new(max_line_bytes),
+            generation,
         })
+    }
+
+    /// Where the next line would end (before it is read: where reading starts).
+    fn end_at(&self, offset: u64) -> FileEnd {
+        FileEnd {
+            identity: self.identity,
+            offset,
+            generation: self.generation,
+        }
     }
 
     /// Whether the file no longer holds the bytes we read: it is shorter than our offset, or its first
@@ -187,8 +204,7 @@ impl FileSource {
                 let Some(followed) = self.start(start)? else {
                     return Ok(Flow::Wait);
                 };
-                self.output
-                    .position(followed.identity, followed.read_offset);
+                self.output.position(followed.end_at(followed.read_offset));
                 if !self.output.flush() {
                     return Ok(Flow::Stopped);
                 }
@@ -236,7 +252,8 @@ impl FileSource {
         let Some(next) = open_if_present(&path)? else {
             return Ok(Flow::Wait);
         };
-        let next = FollowedFile::new(next, 0, self.settings.max_line_bytes)?;
+        let generation = followed.generation + 1;
+        let next = FollowedFile::new(next, 0, generation, self.settings.max_line_bytes)?;
         // Lines may have been appended to the old file since the read above: they come first.
         if !self.drain(followed)? || !self.finish(followed) {
             return Ok(Flow::Stopped);
@@ -264,7 +281,7 @@ impl FileSource {
                 .rotated_files
                 .with_label_values(&["read_between"])
                 .inc();
-            *followed = FollowedFile::new(file, 0, self.settings.max_line_bytes)?;
+            *followed = FollowedFile::new(file, 0, generation, self.settings.max_line_bytes)?;
             return Ok(Flow::Again);
         }
         info!(
@@ -294,6 +311,7 @@ impl FileSource {
         );
         followed.identity = identity;
         followed.read_offset = 0;
+        followed.generation += 1;
         Ok(true)
     }
 
@@ -311,12 +329,18 @@ impl FileSource {
             };
             let chunk_start = followed.read_offset;
             followed.read_offset += read as u64;
-            let identity = followed.identity;
+            let at = followed.end_at(0);
             let output = &mut self.output;
             followed
                 .lines
                 .push(&self.buffer[..read], |piece, end| match piece {
-                    Piece::Line(line) => output.add(line, identity, chunk_start + end as u64),
+                    Piece::Line(line) => output.add(
+                        line,
+                        FileEnd {
+                            offset: chunk_start + end as u64,
+                            ..at
+                        },
+                    ),
                     Piece::TooLong(length) => output.too_long(length),
                 });
             if !self.output.flush() {
@@ -329,10 +353,10 @@ impl FileSource {
     /// always ends its lines, so such a fragment is rare (a writer that died mid-line); passing it on
     /// loses nothing, while keeping it would glue it to the first line of another file.
     fn finish(&mut self, followed: &mut FollowedFile) -> bool {
-        let (identity, end) = (followed.identity, followed.read_offset);
+        let end = followed.end_at(followed.read_offset);
         let output = &mut self.output;
         followed.lines.finish(|piece| match piece {
-            Piece::Line(line) => output.add(line, identity, end),
+            Piece::Line(line) => output.add(line, end),
             Piece::TooLong(length) => output.too_long(length),
         });
         self.output.flush()

@@ -57,6 +57,7 @@ pub(super) fn tcp(
             time,
             hostname: Some(NODE.to_string()),
             prefix: "DROP:".to_string(),
+            mark: None,
             packet: Packet {
                 in_interface: "eth0".to_string(),
                 out_interface: String::new(),
@@ -92,5 +93,6 @@ pub(super) fn position(offset: u64) -> Position {
             },
         },
         offset,
+        generation: 0,
     })
 }

@@ -17,6 +17,7 @@ fn rsyslog_file_format_line_gives_time_and_host() {
         time: utc("2026-11-25T21:05:35.429037Z"),
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
+        mark: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drops[0], expected);
@@ -36,6 +37,7 @@ fn rsyslog_traditional_line_gets_the_year_and_the_local_offset() {
         time: utc("2026-11-25T20:05:35Z"),
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
+        mark: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drop, expected);
@@ -50,6 +52,7 @@ fn rsyslog_tailer_template_line_has_no_kernel_tag() {
         time: utc("2026-11-25T21:05:35.429037Z"),
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
+        mark: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drop, expected);
@@ -85,6 +88,7 @@ fn ulogd2_logemu_line_parses() {
         time: utc("2026-11-05T21:05:35Z"),
         hostname: Some("node-7".into()),
         prefix: "calico-drop".into(),
+        mark: None,
         packet: Packet {
             in_interface: "eth0".into(),
             out_interface: String::new(),

@@ -10,6 +10,7 @@ fn ipv4_tcp_line_with_mac_gives_every_field() {
         time,
         hostname: None,
         prefix: "KITCHK:".into(),
+        mark: None,
         packet: Packet {
             in_interface: "lo".into(),
             out_interface: String::new(),
@@ -57,6 +58,7 @@ fn ipv6_tcp_line_reads_expanded_addresses_and_hoplimit() {
             time,
             hostname: None,
             prefix: "KITCHK:".into(),
+            mark: None,
             packet: expected
         }
     );

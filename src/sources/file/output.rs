@@ -9,15 +9,15 @@ use log::warn;
 
 use super::FileSourceSettings;
 use crate::metrics::Metrics;
-use crate::model::{Batch, FileIdentity, FilePosition, Line, Position};
+use crate::model::{Batch, FileIdentity, FilePosition, Line, Position, file_mark};
 use crate::sources::batcher::Batcher;
 use crate::stop::Stop;
 
 /// Gathers lines into batches and sends them: a full batch at once, the rest at `flush`.
 pub(super) struct Output {
-    /// Each line ends at a file and an offset; the path is the same for all, so it is added only
-    /// when a batch is sent.
-    batcher: Batcher<(FileIdentity, u64)>,
+    /// Each line ends at a file, an offset and the file's generation; the path is the same for all,
+    /// so it is added only when a batch is sent.
+    batcher: Batcher<FileEnd>,
     metrics: Arc<Metrics>,
     path: PathBuf,
     max_line_bytes: usize,
@@ -38,22 +38,22 @@ impl Output {
         }
     }
 
-    pub(super) fn add(&mut self, line: &[u8], identity: FileIdentity, end: u64) {
+    pub(super) fn add(&mut self, line: &[u8], end: FileEnd) {
         // A line with bytes that are not UTF-8 is still a line: keep it, with replacement characters.
         let line = Line {
             text: String::from_utf8_lossy(line).into_owned(),
             time: None,
+            mark: file_mark(end.generation, end.offset),
         };
         let path = &self.path;
         // A stop shows at the caller's next `flush`, which it always reaches.
-        self.batcher
-            .add(line, (identity, end), |end| position(path, end));
+        self.batcher.add(line, end, |end| position(path, end));
     }
 
     /// Hands on a position without lines: where reading starts, so that it is checkpointed even
     /// before the first line arrives (a crash then resumes there, not at the file's end of that time).
-    pub(super) fn position(&mut self, identity: FileIdentity, offset: u64) {
-        self.batcher.mark((identity, offset));
+    pub(super) fn position(&mut self, end: FileEnd) {
+        self.batcher.mark(end);
     }
 
     pub(super) fn too_long(&self, length: u64) {
@@ -72,10 +72,19 @@ impl Output {
     }
 }
 
-fn position(path: &std::path::Path, &(identity, offset): &(FileIdentity, u64)) -> Position {
+/// Where a line ends: in which file (and its generation), at which offset.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct FileEnd {
+    pub(super) identity: FileIdentity,
+    pub(super) offset: u64,
+    pub(super) generation: u64,
+}
+
+fn position(path: &std::path::Path, end: &FileEnd) -> Position {
     Position::File(FilePosition {
         path: path.to_path_buf(),
-        identity,
-        offset,
+        identity: end.identity,
+        offset: end.offset,
+        generation: end.generation,
     })
 }

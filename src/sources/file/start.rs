@@ -19,13 +19,14 @@ pub(super) enum Start {
     Checkpoint(FilePosition),
     /// At the end of the file that exists now: only new lines are read.
     End,
-    /// At offset 0 of the file, once there is one.
-    Beginning,
+    /// At offset 0 of the file, once there is one, as this generation (above that of every file
+    /// read before, so that its lines' marks come after theirs).
+    Beginning(u64),
 }
 
 pub(super) fn first_start(settings: &FileSourceSettings) -> Start {
     let without_checkpoint = if settings.from_beginning {
-        Start::Beginning
+        Start::Beginning(0)
     } else {
         Start::End
     };
@@ -54,10 +55,16 @@ impl FileSource {
                 return self.resume(&position, file, start);
             }
             (Start::End, Some(file)) => open_at_end(file, max_line_bytes)?,
-            (Start::Beginning, Some(file)) => FollowedFile::new(file, 0, max_line_bytes)?,
-            (Start::End | Start::Beginning, None) => {
+            (Start::Beginning(generation), Some(file)) => {
+                FollowedFile::new(file, 0, *generation, max_line_bytes)?
+            }
+            (Start::End, None) => {
                 // A file that appears after we started holds only new lines: read all of it.
-                *start = Start::Beginning;
+                *start = Start::Beginning(0);
+                self.announce_waiting();
+                return Ok(None);
+            }
+            (Start::Beginning(_), None) => {
                 self.announce_waiting();
                 return Ok(None);
             }
@@ -80,17 +87,22 @@ impl FileSource {
         let max_line_bytes = self.settings.max_line_bytes;
         let current = match current {
             Some(file) if fingerprint::is_same_file(&file, &position.identity)? => {
-                let mut offset = position.offset;
+                let (mut offset, mut generation) = (position.offset, position.generation);
                 if file.metadata()?.len() < offset {
                     info!("{path} was truncated while we were stopped; reading it from the start");
                     self.metrics
                         .rotations
                         .with_label_values(&["truncate"])
                         .inc();
-                    offset = 0;
+                    (offset, generation) = (0, generation + 1);
                 }
                 self.announced_missing = false;
-                return Ok(Some(FollowedFile::new(file, offset, max_line_bytes)?));
+                return Ok(Some(FollowedFile::new(
+                    file,
+                    offset,
+                    generation,
+                    max_line_bytes,
+                )?));
             }
             current => current,
         };
@@ -103,13 +115,18 @@ impl FileSource {
                 rotated_path.display()
             );
             // Shorter than the checkpoint: it was truncated after all; whatever it holds is unread.
-            let offset = if rotated.metadata()?.len() < position.offset {
-                0
+            let (offset, generation) = if rotated.metadata()?.len() < position.offset {
+                (0, position.generation + 1)
             } else {
-                position.offset
+                (position.offset, position.generation)
             };
             self.announced_missing = false;
-            return Ok(Some(FollowedFile::new(rotated, offset, max_line_bytes)?));
+            return Ok(Some(FollowedFile::new(
+                rotated,
+                offset,
+                generation,
+                max_line_bytes,
+            )?));
         }
         warn!(
             "the checkpointed file of {path} was not found (rotated and removed while we were \
@@ -120,9 +137,14 @@ impl FileSource {
             .rotated_files
             .with_label_values(&["gone"])
             .inc();
-        *start = Start::Beginning;
+        *start = Start::Beginning(position.generation + 1);
         match current {
-            Some(file) => Ok(Some(FollowedFile::new(file, 0, max_line_bytes)?)),
+            Some(file) => Ok(Some(FollowedFile::new(
+                file,
+                0,
+                position.generation + 1,
+                max_line_bytes,
+            )?)),
             None => {
                 self.announce_waiting();
                 Ok(None)
@@ -157,14 +179,14 @@ fn open_at_end(file: File, max_line_bytes: usize) -> io::Result<FollowedFile> {
         let chunk = &mut buffer[..(end - start) as usize];
         file.read_exact_at(chunk, start)?;
         if let Some(newline) = memchr::memrchr(b'\n', chunk) {
-            return FollowedFile::new(file, start + newline as u64 + 1, max_line_bytes);
+            return FollowedFile::new(file, start + newline as u64 + 1, 0, max_line_bytes);
         }
         end = start;
     }
     if lowest == 0 {
-        return FollowedFile::new(file, 0, max_line_bytes);
+        return FollowedFile::new(file, 0, 0, max_line_bytes);
     }
-    let mut followed = FollowedFile::new(file, size, max_line_bytes)?;
+    let mut followed = FollowedFile::new(file, size, 0, max_line_bytes)?;
     followed.lines.skip_current_line(size - lowest);
     Ok(followed)
 }

@@ -21,7 +21,7 @@ use log::warn;
 use systemd::journal::{Journal, OpenDirectoryOptions, OpenOptions};
 
 use crate::metrics::Metrics;
-use crate::model::Line;
+use crate::model::{Line, journal_cursor_field};
 
 /// The only entries read: those journald took from the kernel's log buffer.
 const TRANSPORT_FIELD: &str = "_TRANSPORT";
@@ -199,10 +199,16 @@ impl Reader {
             Some(field) => String::from_utf8_lossy(field.value().unwrap_or_default()).into_owned(),
             None => String::new(),
         };
+        // The entry's sequence number: ordered within the journal's sequence-number space (the
+        // cursor's `s`), which is the stream of the position.
+        let mark = journal_cursor_field(&cursor, "i")
+            .and_then(|number| u64::from_str_radix(number, 16).ok())
+            .unwrap_or(0);
         Ok(Entry {
             line: Line {
                 text,
                 time: Some(time_from_usec(usec)),
+                mark,
             },
             cursor,
         })

@@ -37,6 +37,7 @@ impl Output {
         let line = Line {
             text,
             time: Some(time),
+            mark: sequence,
         };
         let boot_id = &self.boot_id;
         self.batcher

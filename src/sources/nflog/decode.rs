@@ -144,6 +144,7 @@ pub fn decode_packet(
             transport: fields.transport,
             flags: fields.flags,
         },
+        mark: None,
     };
     Ok(Decoded {
         drop,

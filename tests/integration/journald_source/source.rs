@@ -10,7 +10,7 @@ use chrono::DateTime;
 use crossbeam_channel::Receiver;
 use kube_iptables_tailer::health::Health;
 use kube_iptables_tailer::metrics::Metrics;
-use kube_iptables_tailer::model::{Batch, JournalPosition, Line, Position};
+use kube_iptables_tailer::model::{Batch, JournalPosition, Line, Position, journal_cursor_field};
 use kube_iptables_tailer::sources::journald::{self, JournaldSettings};
 use kube_iptables_tailer::stop::{self, StopTrigger};
 
@@ -144,11 +144,16 @@ fn batches_hold_at_most_max_batch_lines_and_end_at_their_last_entry() {
     let kernel_entries: Vec<&Entry> = entries.iter().filter(|e| e.transport == "kernel").collect();
     for (range, end) in [(1..3, 2), (3..5, 4), (5..6, 5)] {
         let batch = source.next_batch();
-        let expected: Vec<Line> = kernel_entries[range]
+        let expected: Vec<Line> = kernel_entries[range.clone()]
             .iter()
-            .map(|entry| Line {
+            .zip(&cursors[range])
+            .map(|(entry, cursor)| Line {
                 text: String::from_utf8(entry.message.clone()).unwrap(),
                 time: DateTime::from_timestamp_micros(entry.time.timestamp_micros()),
+                // The mark is the entry's sequence number, the cursor's `i`.
+                mark: journal_cursor_field(cursor, "i")
+                    .and_then(|number| u64::from_str_radix(number, 16).ok())
+                    .expect("a sequence number in the cursor"),
             })
             .collect();
         assert_eq!(batch.items, expected);

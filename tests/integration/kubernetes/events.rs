@@ -22,11 +22,21 @@ fn a_drop_between_two_pods_gives_each_its_event_with_the_original_text() {
     let receiver = wait_for_count(&api, "cart-1", 1);
     assert_eq!(sender.len(), 1);
     assert_eq!(receiver.len(), 1);
+    // How far into the log the Events counted: the end of its one line (the first file: generation 0).
+    let log = dir.path().join("kern.log");
+    let counted_through = format!(
+        "file:{}@{}",
+        log.display(),
+        std::fs::metadata(&log).unwrap().len()
+    );
     let expected = |pod: &str, uid: &str, message: &str| {
         json!({
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"namespace": "shop", "annotations": {"kube-iptables-tailer/write-id": "(any)"}},
+            "metadata": {"namespace": "shop", "annotations": {
+                "kube-iptables-tailer/write-id": "(any)",
+                "kube-iptables-tailer/counted-through": counted_through,
+            }},
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": "shop", "name": pod, "uid": uid},
             "type": "Warning",
             "reason": "PacketDrop",

@@ -3,6 +3,7 @@
 
 mod events;
 mod failures;
+mod replays;
 
 use std::io::Write;
 use std::path::Path;
