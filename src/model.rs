@@ -31,7 +31,7 @@ pub struct Line {
     pub time: Option<DateTime<Utc>>,
     /// Where in its stream the line ends: totally ordered within the stream ([`Position::stream`]),
     /// the same on every read of the same line, so that a replay after a restart is known for one.
-    pub mark: u64,
+    pub mark: u128,
 }
 
 /// Where a source is, precise enough to resume right after the last handled line.
@@ -68,11 +68,11 @@ pub fn journal_cursor_field<'a>(cursor: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// The mark of a file line: the file's generation (how many times the followed path moved on to
-/// another file, or started a truncated one over) in the high 24 bits, the line's end offset in the
-/// low 40 (1 TiB).
-pub fn file_mark(generation: u64, offset: u64) -> u64 {
-    (generation << 40) | (offset & ((1 << 40) - 1))
+/// The mark of a file line: when the file's content began (its `epoch`, see [`FilePosition`]) in the
+/// high 64 bits, the line's end offset in the low 64. Files are read in the order their content
+/// began, so marks grow along the followed path whichever files a run finds.
+pub fn file_mark(epoch: u64, offset: u64) -> u128 {
+    (u128::from(epoch) << 64) | u128::from(offset)
 }
 
 /// A byte offset in one particular file (not merely one path: rotation swaps files under a path).
@@ -83,11 +83,12 @@ pub struct FilePosition {
     pub identity: FileIdentity,
     /// Offset of the first byte not yet handed on (just after the last complete line).
     pub offset: u64,
-    /// How many times the source moved on to another file (or started a truncated one over) since it
-    /// first followed the path: the high part of its lines' marks. Checkpoints before it was kept
-    /// read as 0.
+    /// When the file's content began, in nanoseconds since the Unix epoch: its birth time, or the time
+    /// it was seen truncated (copytruncate starts a new content in the same file). The high part of
+    /// its lines' marks; kept in checkpoints so that a restart gives replayed lines the same marks.
+    /// Checkpoints from before it was kept read as 0 (then it is taken from the file again).
     #[serde(default)]
-    pub generation: u64,
+    pub epoch: u64,
 }
 
 /// A place in the systemd journal: the cursor of the last handled entry.
@@ -133,7 +134,7 @@ pub struct PacketDrop {
     pub prefix: String,
     pub packet: Packet,
     /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
-    pub mark: Option<u64>,
+    pub mark: Option<u128>,
 }
 
 /// The netfilter LOG fields that describe the packet.
@@ -317,10 +318,10 @@ pub struct WriteMarks {
     /// The stream the marks belong to ([`Position::stream`]); `None` for a source without marks.
     pub stream: Option<Arc<str>>,
     /// The highest mark among the drops.
-    pub last: Option<u64>,
+    pub last: Option<u128>,
     /// Each drop's mark, in stream order, when this is the Event's first write in this run; empty
     /// otherwise (every drop is new).
-    pub each: Vec<u64>,
+    pub each: Vec<u128>,
     /// Drops of a first write whose marks were not kept (past a cap): they count as new. They come
     /// after the kept ones in the stream, so only a replay longer than the cap is counted twice.
     pub unkept: u32,

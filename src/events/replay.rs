@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::model::WriteMarks;
 
-/// Marks kept per waiting Event at most (8 bytes each): a replay that brings one Event more drops
+/// Marks kept per waiting Event at most (16 bytes each): a replay that brings one Event more drops
 /// than this counts the rest again.
 const MAX_KEPT_MARKS: usize = 65_536;
 /// Names remembered as written; past this the set starts afresh (a forgotten name's next write
@@ -22,9 +22,9 @@ const MAX_WRITTEN_NAMES: usize = 200_000;
 #[derive(Debug, Default)]
 pub struct PendingMarks {
     stream: Option<Arc<str>>,
-    last: Option<u64>,
+    last: Option<u128>,
     /// `None` once the Event was written in this run (every later drop is new).
-    each: Option<Vec<u64>>,
+    each: Option<Vec<u128>>,
     unkept: u32,
 }
 
@@ -38,7 +38,7 @@ impl PendingMarks {
     }
 
     /// One more drop, read at `mark` of `stream`.
-    pub fn add(&mut self, stream: Option<&Arc<str>>, mark: Option<u64>) {
+    pub fn add(&mut self, stream: Option<&Arc<str>>, mark: Option<u128>) {
         if let Some(stream) = stream {
             self.stream = Some(stream.clone());
         }
@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn marks_past_the_cap_are_counted_not_kept() {
         let mut pending = PendingMarks::new(false);
-        for mark in 0..(MAX_KEPT_MARKS as u64 + 5) {
+        for mark in 0..(MAX_KEPT_MARKS as u128 + 5) {
             pending.add(None, Some(mark));
         }
         let marks = pending.take();

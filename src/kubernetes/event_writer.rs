@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use super::KubeSettings;
 use super::backoff::{Backoff, parse_retry_after};
+use super::counted::{Stored, Through, through_after, uncounted};
 use crate::metrics::Metrics;
 use crate::model::{EventOutcome, EventWrite, WriteResult};
 
@@ -41,68 +42,6 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// What the server holds for each Event name we wrote, and when we last wrote it.
 type KnownCounts = Arc<Mutex<HashMap<String, (Stored, Instant)>>>;
-
-/// An Event's count and how far into its stream it has counted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Stored {
-    count: u32,
-    through: Option<Through>,
-}
-
-/// A stream and the highest mark counted in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Through {
-    stream: String,
-    mark: u64,
-}
-
-impl Through {
-    fn parse(text: &str) -> Option<Through> {
-        let (stream, mark) = text.rsplit_once('@')?;
-        Some(Through {
-            stream: stream.to_string(),
-            mark: mark.parse().ok()?,
-        })
-    }
-
-    fn text(&self) -> String {
-        format!("{}@{}", self.stream, self.mark)
-    }
-}
-
-/// How many of `write`'s drops the Event has not counted yet: those whose marks are above what it
-/// recorded for the same stream (and those whose marks were not kept), or all of them.
-fn uncounted(write: &EventWrite, stored: Option<&Through>) -> u32 {
-    let (Some(stored), Some(stream)) = (stored, write.marks.stream.as_deref()) else {
-        return write.count;
-    };
-    if stored.stream != stream || write.marks.each.is_empty() {
-        return write.count;
-    }
-    let kept = u32::try_from(write.marks.each.len()).unwrap_or(u32::MAX);
-    let new = write.marks.each.iter().filter(|&&mark| mark > stored.mark);
-    u32::try_from(new.count()).unwrap_or(u32::MAX) + write.count.saturating_sub(kept)
-}
-
-/// What the Event has counted through once `write` is added to what it recorded.
-fn through_after(write: &EventWrite, stored: Option<&Through>) -> Option<Through> {
-    let written = write
-        .marks
-        .stream
-        .as_deref()
-        .zip(write.marks.last)
-        .map(|(stream, mark)| Through {
-            stream: stream.to_string(),
-            mark,
-        });
-    match (stored, written) {
-        (Some(stored), Some(written)) if stored.stream == written.stream => Some(Through {
-            mark: stored.mark.max(written.mark),
-            ..written
-        }),
-        (stored, written) => written.or_else(|| stored.cloned()),
-    }
-}
 
 pub async fn write_events(
     client: Client,

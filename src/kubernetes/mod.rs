@@ -5,6 +5,7 @@
 
 mod backoff;
 mod client;
+mod counted;
 mod event_writer;
 mod pod_watch;
 

@@ -74,7 +74,7 @@ fn position(offset: u64) -> Position {
             },
         },
         offset,
-        generation: 0,
+        epoch: 0,
     })
 }
 

@@ -178,7 +178,7 @@ mod tests {
                 },
             },
             offset,
-            generation: 0,
+            epoch: 0,
         })
     }
 

@@ -137,24 +137,30 @@ struct FollowedFile {
     /// start of a line still waiting for its `\n`, held in `lines`.
     read_offset: u64,
     lines: LineSplitter,
-    /// How many files (or truncated restarts) came before this one: the high part of line marks.
-    generation: u64,
+    /// When the file's content began (nanoseconds since the Unix epoch): the high part of line marks.
+    epoch: u64,
 }
 
 impl FollowedFile {
+    /// Follows `file` from `offset`; its content began at `epoch` when known (a checkpoint says),
+    /// else at the file's birth.
     fn new(
         file: File,
         offset: u64,
-        generation: u64,
+        epoch: Option<u64>,
         max_line_bytes: usize,
     ) -> io::Result<FollowedFile> {
         let identity = fingerprint::identify(&file)?;
+        let epoch = match epoch {
+            Some(epoch) if epoch != 0 => epoch,
+            _ => born(&file.metadata()?),
+        };
         Ok(FollowedFile {
             file,
             identity,
             read_offset: offset,
             lines: LineSplitter::new(max_line_bytes),
-            generation,
+            epoch,
         })
     }
 
@@ -163,7 +169,7 @@ impl FollowedFile {
         FileEnd {
             identity: self.identity,
             offset,
-            generation: self.generation,
+            epoch: self.epoch,
         }
     }
 
@@ -252,8 +258,7 @@ impl FileSource {
         let Some(next) = open_if_present(&path)? else {
             return Ok(Flow::Wait);
         };
-        let generation = followed.generation + 1;
-        let next = FollowedFile::new(next, 0, generation, self.settings.max_line_bytes)?;
+        let next = FollowedFile::new(next, 0, None, self.settings.max_line_bytes)?;
         // Lines may have been appended to the old file since the read above: they come first.
         if !self.drain(followed)? || !self.finish(followed) {
             return Ok(Flow::Stopped);
@@ -266,7 +271,7 @@ impl FileSource {
         };
         self.metrics.rotations.with_label_values(&[kind]).inc();
         self.read.add(followed.identity);
-        let between = rotated::between(&path, &followed.file, &mut self.read)?;
+        let between = rotated::between(&path, &followed.file, followed.epoch, &mut self.read)?;
         self.metrics
             .rotated_files
             .with_label_values(&["compressed_skipped"])
@@ -281,7 +286,7 @@ impl FileSource {
                 .rotated_files
                 .with_label_values(&["read_between"])
                 .inc();
-            *followed = FollowedFile::new(file, 0, generation, self.settings.max_line_bytes)?;
+            *followed = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
             return Ok(Flow::Again);
         }
         info!(
@@ -311,7 +316,7 @@ impl FileSource {
         );
         followed.identity = identity;
         followed.read_offset = 0;
-        followed.generation += 1;
+        followed.epoch = truncated_epoch(&followed.file)?;
         Ok(true)
     }
 
@@ -369,4 +374,25 @@ fn open_if_present(path: &Path) -> io::Result<Option<File>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// When a file was born, in nanoseconds since the Unix epoch (its modification time where the file
+/// system keeps no birth time).
+fn born(metadata: &std::fs::Metadata) -> u64 {
+    let time = metadata.created().or_else(|_| metadata.modified());
+    time.ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
+/// The epoch of a file's new content after a truncation: now (after any earlier content of it).
+fn truncated_epoch(file: &File) -> io::Result<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        });
+    Ok(now.max(born(&file.metadata()?)))
 }

@@ -93,6 +93,6 @@ pub(super) fn position(offset: u64) -> Position {
             },
         },
         offset,
-        generation: 0,
+        epoch: 0,
     })
 }

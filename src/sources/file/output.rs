@@ -15,8 +15,8 @@ use crate::stop::Stop;
 
 /// Gathers lines into batches and sends them: a full batch at once, the rest at `flush`.
 pub(super) struct Output {
-    /// Each line ends at a file, an offset and the file's generation; the path is the same for all,
-    /// so it is added only when a batch is sent.
+    /// Each line ends at a file (and its content's epoch) and an offset; the path is the same for
+    /// all, so it is added only when a batch is sent.
     batcher: Batcher<FileEnd>,
     metrics: Arc<Metrics>,
     path: PathBuf,
@@ -43,7 +43,7 @@ impl Output {
         let line = Line {
             text: String::from_utf8_lossy(line).into_owned(),
             time: None,
-            mark: file_mark(end.generation, end.offset),
+            mark: file_mark(end.epoch, end.offset),
         };
         let path = &self.path;
         // A stop shows at the caller's next `flush`, which it always reaches.
@@ -72,12 +72,12 @@ impl Output {
     }
 }
 
-/// Where a line ends: in which file (and its generation), at which offset.
+/// Where a line ends: in which file (and when its content began), at which offset.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct FileEnd {
     pub(super) identity: FileIdentity,
     pub(super) offset: u64,
-    pub(super) generation: u64,
+    pub(super) epoch: u64,
 }
 
 fn position(path: &std::path::Path, end: &FileEnd) -> Position {
@@ -85,6 +85,6 @@ fn position(path: &std::path::Path, end: &FileEnd) -> Position {
         path: path.to_path_buf(),
         identity: end.identity,
         offset: end.offset,
-        generation: end.generation,
+        epoch: end.epoch,
     })
 }

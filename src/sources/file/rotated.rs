@@ -5,11 +5,11 @@
 //! path's file.
 //!
 //! Which files came between is told by their creation times (statx birth time): a file created after
-//! the one we finished, that is neither it nor the path's file nor one we read already. Renamed files
-//! keep their birth time, so the order of creation is the order in which they were at the path. A
-//! compressed one (`.gz`, `.xz`, ...) cannot be read: it is counted as unread and skipped. Where the
-//! file system keeps no birth time, nothing is looked for (and the path's file follows at once, as
-//! before).
+//! the content we finished began (its birth, or the truncation that started it over), that is
+//! neither it nor the path's file nor one we read already. Renamed files keep their birth time, so
+//! the order of creation is the order in which they were at the path. A compressed one (`.gz`,
+//! `.xz`, ...) cannot be read: it is counted and skipped. Where the file system keeps no birth time,
+//! nothing is looked for (and the path's file follows at once).
 //!
 //! A copy made by copytruncate holds lines we read from the original: its first bytes are those of
 //! a file we read, and files whose fingerprint we have seen are never read again.
@@ -18,7 +18,6 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use log::info;
 
@@ -71,17 +70,16 @@ pub(super) struct Between {
     pub(super) compressed: Vec<PathBuf>,
 }
 
-/// The files in `path`'s directory created after `finished` was (its birth time), other than it and
-/// the file now at `path`, that this process has not read.
+/// The files in `path`'s directory created after the content of `finished` began (`epoch`, in
+/// nanoseconds since the Unix epoch: its birth, or the truncation that started it over), other than
+/// it and the file now at `path`, that this process has not read.
 pub(super) fn between(
     path: &Path,
     finished: &File,
+    epoch: u64,
     read: &mut ReadFiles,
 ) -> std::io::Result<Between> {
     let mut found = Between::default();
-    let Ok(finished_born) = finished.metadata()?.created() else {
-        return Ok(found);
-    };
     let finished_identity = fingerprint::identify(finished)?;
     let current = std::fs::metadata(path).ok();
     let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
@@ -91,7 +89,7 @@ pub(super) fn between(
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut candidates: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
+    let mut candidates: Vec<(std::time::Duration, u64, PathBuf)> = Vec::new();
     for entry in std::fs::read_dir(directory)? {
         let Ok(entry) = entry else { continue };
         let entry_name = entry.file_name();
@@ -115,11 +113,16 @@ pub(super) fn between(
         {
             continue;
         }
-        // Created before or with the file we finished: an older rotation, read before it.
-        let Ok(born) = metadata.created() else {
+        // Created before the content we finished began: an older rotation (or a copy of an older
+        // content of it), read before.
+        let Some(born) = metadata
+            .created()
+            .ok()
+            .and_then(|born| born.duration_since(std::time::UNIX_EPOCH).ok())
+        else {
             continue;
         };
-        if born < finished_born {
+        if born.as_nanos() < u128::from(epoch) {
             continue;
         }
         if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending)) {

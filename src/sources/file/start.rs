@@ -19,14 +19,13 @@ pub(super) enum Start {
     Checkpoint(FilePosition),
     /// At the end of the file that exists now: only new lines are read.
     End,
-    /// At offset 0 of the file, once there is one, as this generation (above that of every file
-    /// read before, so that its lines' marks come after theirs).
-    Beginning(u64),
+    /// At offset 0 of the file, once there is one.
+    Beginning,
 }
 
 pub(super) fn first_start(settings: &FileSourceSettings) -> Start {
     let without_checkpoint = if settings.from_beginning {
-        Start::Beginning(0)
+        Start::Beginning
     } else {
         Start::End
     };
@@ -55,16 +54,10 @@ impl FileSource {
                 return self.resume(&position, file, start);
             }
             (Start::End, Some(file)) => open_at_end(file, max_line_bytes)?,
-            (Start::Beginning(generation), Some(file)) => {
-                FollowedFile::new(file, 0, *generation, max_line_bytes)?
-            }
-            (Start::End, None) => {
+            (Start::Beginning, Some(file)) => FollowedFile::new(file, 0, None, max_line_bytes)?,
+            (Start::End | Start::Beginning, None) => {
                 // A file that appears after we started holds only new lines: read all of it.
-                *start = Start::Beginning(0);
-                self.announce_waiting();
-                return Ok(None);
-            }
-            (Start::Beginning(_), None) => {
+                *start = Start::Beginning;
                 self.announce_waiting();
                 return Ok(None);
             }
@@ -87,20 +80,20 @@ impl FileSource {
         let max_line_bytes = self.settings.max_line_bytes;
         let current = match current {
             Some(file) if fingerprint::is_same_file(&file, &position.identity)? => {
-                let (mut offset, mut generation) = (position.offset, position.generation);
+                let (mut offset, mut epoch) = (position.offset, Some(position.epoch));
                 if file.metadata()?.len() < offset {
                     info!("{path} was truncated while we were stopped; reading it from the start");
                     self.metrics
                         .rotations
                         .with_label_values(&["truncate"])
                         .inc();
-                    (offset, generation) = (0, generation + 1);
+                    (offset, epoch) = (0, Some(super::truncated_epoch(&file)?));
                 }
                 self.announced_missing = false;
                 return Ok(Some(FollowedFile::new(
                     file,
                     offset,
-                    generation,
+                    epoch,
                     max_line_bytes,
                 )?));
             }
@@ -115,16 +108,16 @@ impl FileSource {
                 rotated_path.display()
             );
             // Shorter than the checkpoint: it was truncated after all; whatever it holds is unread.
-            let (offset, generation) = if rotated.metadata()?.len() < position.offset {
-                (0, position.generation + 1)
+            let (offset, epoch) = if rotated.metadata()?.len() < position.offset {
+                (0, super::truncated_epoch(&rotated)?)
             } else {
-                (position.offset, position.generation)
+                (position.offset, position.epoch)
             };
             self.announced_missing = false;
             return Ok(Some(FollowedFile::new(
                 rotated,
                 offset,
-                generation,
+                Some(epoch),
                 max_line_bytes,
             )?));
         }
@@ -137,14 +130,9 @@ impl FileSource {
             .rotated_files
             .with_label_values(&["gone"])
             .inc();
-        *start = Start::Beginning(position.generation + 1);
+        *start = Start::Beginning;
         match current {
-            Some(file) => Ok(Some(FollowedFile::new(
-                file,
-                0,
-                position.generation + 1,
-                max_line_bytes,
-            )?)),
+            Some(file) => Ok(Some(FollowedFile::new(file, 0, None, max_line_bytes)?)),
             None => {
                 self.announce_waiting();
                 Ok(None)
@@ -179,14 +167,14 @@ fn open_at_end(file: File, max_line_bytes: usize) -> io::Result<FollowedFile> {
         let chunk = &mut buffer[..(end - start) as usize];
         file.read_exact_at(chunk, start)?;
         if let Some(newline) = memchr::memrchr(b'\n', chunk) {
-            return FollowedFile::new(file, start + newline as u64 + 1, 0, max_line_bytes);
+            return FollowedFile::new(file, start + newline as u64 + 1, None, max_line_bytes);
         }
         end = start;
     }
     if lowest == 0 {
-        return FollowedFile::new(file, 0, 0, max_line_bytes);
+        return FollowedFile::new(file, 0, None, max_line_bytes);
     }
-    let mut followed = FollowedFile::new(file, size, 0, max_line_bytes)?;
+    let mut followed = FollowedFile::new(file, size, None, max_line_bytes)?;
     followed.lines.skip_current_line(size - lowest);
     Ok(followed)
 }

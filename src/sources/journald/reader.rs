@@ -202,7 +202,7 @@ impl Reader {
         // The entry's sequence number: ordered within the journal's sequence-number space (the
         // cursor's `s`), which is the stream of the position.
         let mark = journal_cursor_field(&cursor, "i")
-            .and_then(|number| u64::from_str_radix(number, 16).ok())
+            .and_then(|number| u128::from_str_radix(number, 16).ok())
             .unwrap_or(0);
         Ok(Entry {
             line: Line {

@@ -37,7 +37,7 @@ impl Output {
         let line = Line {
             text,
             time: Some(time),
-            mark: sequence,
+            mark: u128::from(sequence),
         };
         let boot_id = &self.boot_id;
         self.batcher

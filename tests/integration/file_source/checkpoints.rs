@@ -113,7 +113,7 @@ fn sample_position(offset: u64) -> Position {
             },
         },
         offset,
-        generation: 0,
+        epoch: 0,
     })
 }
 

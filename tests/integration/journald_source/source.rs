@@ -152,7 +152,7 @@ fn batches_hold_at_most_max_batch_lines_and_end_at_their_last_entry() {
                 time: DateTime::from_timestamp_micros(entry.time.timestamp_micros()),
                 // The mark is the entry's sequence number, the cursor's `i`.
                 mark: journal_cursor_field(cursor, "i")
-                    .and_then(|number| u64::from_str_radix(number, 16).ok())
+                    .and_then(|number| u128::from_str_radix(number, 16).ok())
                     .expect("a sequence number in the cursor"),
             })
             .collect();
