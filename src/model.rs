@@ -29,9 +29,9 @@ pub struct Line {
     /// The time the source knows for this line (a journal entry's timestamp, a kmsg record's time).
     /// `None` for plain files: the parser reads the time from the line's syslog header.
     pub time: Option<DateTime<Utc>>,
-    /// Where in its stream the line ends: totally ordered within the stream ([`Position::stream`]),
-    /// the same on every read of the same line, so that a replay after a restart is known for one.
-    pub mark: u128,
+    /// Where the line is in what the source reads: the same on every read of the same line, so that a
+    /// replay after a restart is known for one.
+    pub mark: Mark,
 }
 
 /// Where a source is, precise enough to resume right after the last handled line.
@@ -43,21 +43,15 @@ pub enum Position {
     Kmsg(KmsgPosition),
 }
 
-impl Position {
-    /// The stream the position and the marks of its lines belong to: marks compare only within one
-    /// (the followed path; the journal's sequence-number space; this boot's kernel log).
-    pub fn stream(&self) -> String {
-        match self {
-            Position::File(position) => format!("file:{}", position.path.display()),
-            Position::Journald(position) => {
-                format!(
-                    "journal:{}",
-                    journal_cursor_field(&position.cursor, "s").unwrap_or("")
-                )
-            }
-            Position::Kmsg(position) => format!("kmsg:{}", position.boot_id),
-        }
-    }
+/// Where a line is in what its source reads: a content (a file's content from its first line on; a
+/// journal's sequence-number space; a boot's kernel log) and a place in it that only grows (the
+/// byte offset of the line's end, the entry's or record's sequence number). The same line read
+/// again, after a restart, has the same mark.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Mark {
+    /// A checksum that names the content.
+    pub content: u64,
+    pub offset: u64,
 }
 
 /// A field of a journal cursor (`s=…;i=…;b=…;m=…;t=…;x=…`): `s` is the sequence-number space, `i` the
@@ -66,13 +60,6 @@ pub fn journal_cursor_field<'a>(cursor: &'a str, key: &str) -> Option<&'a str> {
     cursor
         .split(';')
         .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
-}
-
-/// The mark of a file line: when the file's content began (its `epoch`, see [`FilePosition`]) in the
-/// high 64 bits, the line's end offset in the low 64. Files are read in the order their content
-/// began, so marks grow along the followed path whichever files a run finds.
-pub fn file_mark(epoch: u64, offset: u64) -> u128 {
-    (u128::from(epoch) << 64) | u128::from(offset)
 }
 
 /// A byte offset in one particular file (not merely one path: rotation swaps files under a path).
@@ -134,7 +121,7 @@ pub struct PacketDrop {
     pub prefix: String,
     pub packet: Packet,
     /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
-    pub mark: Option<u128>,
+    pub mark: Option<Mark>,
 }
 
 /// The netfilter LOG fields that describe the packet.
@@ -309,19 +296,17 @@ pub struct EventWrite {
     pub marks: WriteMarks,
 }
 
-/// The source marks of a write's drops. The Event records how far into its stream it has counted
-/// (`last`); a drop at or below what an Event recorded was counted by an earlier run and is not added
-/// again. Only the first write of an Event in a run can meet such drops (a replay starts at the
-/// checkpoint, before anything new), so only it carries every drop's mark.
+/// The source marks of a write's drops. The Event records how far into each content it has counted
+/// (the highest offset per content); a drop at or below that was counted by an earlier run and is
+/// not added again. Only the first write of an Event in a run can meet such drops (a replay starts at
+/// the checkpoint, before anything new), so only it carries every drop's mark.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteMarks {
-    /// The stream the marks belong to ([`Position::stream`]); `None` for a source without marks.
-    pub stream: Option<Arc<str>>,
-    /// The highest mark among the drops.
-    pub last: Option<u128>,
-    /// Each drop's mark, in stream order, when this is the Event's first write in this run; empty
+    /// The highest offset of the drops in each content they were read from, in reading order.
+    pub through: Vec<Mark>,
+    /// Each drop's mark, in reading order, when this is the Event's first write in this run; empty
     /// otherwise (every drop is new).
-    pub each: Vec<u128>,
+    pub each: Vec<Mark>,
     /// Drops of a first write whose marks were not kept (past a cap): they count as new. They come
     /// after the kept ones in the stream, so only a replay longer than the cap is counted twice.
     pub unkept: u32,

@@ -112,16 +112,15 @@ impl Aggregator {
         let seq = self.next_batch;
         self.next_batch += 1;
         let mut shed = 0;
-        let stream: Option<Arc<str>> = batch.end.as_ref().map(|end| end.stream().into());
         for located in &batch.items {
             let packet = &located.drop.packet;
             if let Endpoint::Pod(pod) = &located.src {
                 let side = Side::new(Direction::Sending, pod, &located.dst, packet.dst, located);
-                shed += self.add(side, seq, stream.as_ref());
+                shed += self.add(side, seq);
             }
             if let Endpoint::Pod(pod) = &located.dst {
                 let side = Side::new(Direction::Receiving, pod, &located.src, packet.src, located);
-                shed += self.add(side, seq, stream.as_ref());
+                shed += self.add(side, seq);
             }
         }
         // Only the newest batch's position and those just before a batch that opened a write can be
@@ -135,7 +134,7 @@ impl Aggregator {
         shed
     }
 
-    fn add(&mut self, side: Side, seq: u64, stream: Option<&Arc<str>>) -> u64 {
+    fn add(&mut self, side: Side, seq: u64) -> u64 {
         let time = side.located.drop.time;
         let mark = side.located.drop.mark;
         let name = self.event_name(&side);
@@ -143,7 +142,7 @@ impl Aggregator {
             pending.count += 1;
             pending.first_seen = pending.first_seen.min(time);
             pending.last_seen = pending.last_seen.max(time);
-            pending.marks.add(stream, mark);
+            pending.marks.add(mark);
             return 0;
         }
         if self.pending.len() >= self.max_pending {
@@ -162,7 +161,7 @@ impl Aggregator {
         self.next_order += 1;
         self.queue.insert(order, name.clone());
         let mut marks = PendingMarks::new(self.written.contains(&name));
-        marks.add(stream, mark);
+        marks.add(mark);
         self.pending.insert(
             name,
             Pending {

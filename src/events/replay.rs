@@ -1,15 +1,14 @@
 //! What the events stage keeps so that a replay is counted once: the marks of the drops waiting for
 //! an Event's first write in this run ([`PendingMarks`]), and which Events this run has written
-//! ([`Written`]), whose later writes need only their last mark.
+//! ([`Written`]), whose later writes need only how far they reach in each content.
 //!
 //! After a restart the source reads again from its checkpoint; drops an Event counted before the
-//! crash come again, in the same order, with the same marks. The writer compares them with the mark
-//! the Event recorded (see `kubernetes/event_writer.rs`): those at or below it are not added.
+//! crash come again, in the same order, with the same marks. The writer compares them with what the
+//! Event recorded (see `kubernetes/counted.rs`): those at or below it are not added.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
-use crate::model::WriteMarks;
+use crate::model::{Mark, WriteMarks};
 
 /// Marks kept per waiting Event at most (16 bytes each): a replay that brings one Event more drops
 /// than this counts the rest again.
@@ -21,10 +20,10 @@ const MAX_WRITTEN_NAMES: usize = 200_000;
 /// The marks of one waiting Event's drops.
 #[derive(Debug, Default)]
 pub struct PendingMarks {
-    stream: Option<Arc<str>>,
-    last: Option<u128>,
+    /// The highest offset per content, in the order the contents were read.
+    through: Vec<Mark>,
     /// `None` once the Event was written in this run (every later drop is new).
-    each: Option<Vec<u128>>,
+    each: Option<Vec<Mark>>,
     unkept: u32,
 }
 
@@ -37,13 +36,10 @@ impl PendingMarks {
         }
     }
 
-    /// One more drop, read at `mark` of `stream`.
-    pub fn add(&mut self, stream: Option<&Arc<str>>, mark: Option<u128>) {
-        if let Some(stream) = stream {
-            self.stream = Some(stream.clone());
-        }
+    /// One more drop, read at `mark`.
+    pub fn add(&mut self, mark: Option<Mark>) {
         let Some(mark) = mark else { return };
-        self.last = Some(self.last.map_or(mark, |last| last.max(mark)));
+        raise(&mut self.through, mark);
         if let Some(each) = &mut self.each {
             if each.len() < MAX_KEPT_MARKS {
                 each.push(mark);
@@ -55,15 +51,22 @@ impl PendingMarks {
 
     /// The marks of a write of every waiting drop; nothing stays.
     pub fn take(&mut self) -> WriteMarks {
-        let marks = WriteMarks {
-            stream: self.stream.clone(),
-            last: self.last,
+        WriteMarks {
+            through: std::mem::take(&mut self.through),
             each: self.each.take().unwrap_or_default(),
-            unkept: self.unkept,
-        };
-        self.last = None;
-        self.unkept = 0;
-        marks
+            unkept: std::mem::take(&mut self.unkept),
+        }
+    }
+}
+
+/// Raises `through`'s offset for `mark`'s content to `mark`'s, or adds the content at the end.
+pub fn raise(through: &mut Vec<Mark>, mark: Mark) {
+    match through
+        .iter_mut()
+        .find(|known| known.content == mark.content)
+    {
+        Some(known) => known.offset = known.offset.max(mark.offset),
+        None => through.push(mark),
     }
 }
 
@@ -90,30 +93,33 @@ impl Written {
 mod tests {
     use super::*;
 
+    fn mark(content: u64, offset: u64) -> Mark {
+        Mark { content, offset }
+    }
+
     #[test]
-    fn a_first_write_carries_every_mark_and_a_later_one_only_the_last() {
-        let stream: Arc<str> = "file:/var/log/kern.log".into();
+    fn a_first_write_carries_every_mark_and_a_later_one_only_how_far_it_reaches() {
         let mut first = PendingMarks::new(false);
-        for mark in [10, 20, 30] {
-            first.add(Some(&stream), Some(mark));
+        for m in [mark(1, 10), mark(1, 20), mark(2, 5)] {
+            first.add(Some(m));
         }
         let marks = first.take();
-        assert_eq!(marks.each, [10, 20, 30]);
-        assert_eq!((marks.last, marks.unkept), (Some(30), 0));
-        assert_eq!(marks.stream.as_deref(), Some("file:/var/log/kern.log"));
+        assert_eq!(marks.each, [mark(1, 10), mark(1, 20), mark(2, 5)]);
+        assert_eq!(marks.through, [mark(1, 20), mark(2, 5)]);
+        assert_eq!(marks.unkept, 0);
 
         let mut later = PendingMarks::new(true);
-        later.add(Some(&stream), Some(40));
+        later.add(Some(mark(2, 40)));
         let marks = later.take();
         assert!(marks.each.is_empty());
-        assert_eq!(marks.last, Some(40));
+        assert_eq!(marks.through, [mark(2, 40)]);
     }
 
     #[test]
     fn marks_past_the_cap_are_counted_not_kept() {
         let mut pending = PendingMarks::new(false);
-        for mark in 0..(MAX_KEPT_MARKS as u128 + 5) {
-            pending.add(None, Some(mark));
+        for offset in 0..(MAX_KEPT_MARKS as u64 + 5) {
+            pending.add(Some(mark(7, offset)));
         }
         let marks = pending.take();
         assert_eq!(marks.each.len(), MAX_KEPT_MARKS);

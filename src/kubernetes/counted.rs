@@ -1,69 +1,70 @@
-//! What an Event has counted, and what a write adds to it. Each Event records how far into its source
-//! stream it has counted (the `counted-through` annotation, `STREAM@MARK`); a drop of a write at or
-//! below that mark, in the same stream, was counted by an earlier run and is not added again.
+//! What an Event has counted, and what a write adds to it. Each Event records how far into each
+//! content it read from it has counted (the `counted-through` annotation: `CONTENT:OFFSET,...`, at
+//! most [`MAX_CONTENTS`], the newest kept); a drop of a write at or below what the Event recorded for
+//! its content was counted by an earlier run and is not added again.
 
-use crate::model::EventWrite;
+use crate::events::replay::raise;
+use crate::model::{EventWrite, Mark};
 
-/// An Event's count and how far into its stream it has counted.
+/// Contents an Event remembers at most: it counts the drops of one time bucket (minutes), which a
+/// log rarely spreads over more files than this; the oldest content is forgotten first.
+const MAX_CONTENTS: usize = 16;
+
+/// An Event's count and how far into each content it has counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Stored {
     pub(super) count: u32,
-    pub(super) through: Option<Through>,
+    pub(super) through: Vec<Mark>,
 }
 
-/// A stream and the highest mark counted in it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Through {
-    pub(super) stream: String,
-    pub(super) mark: u128,
+/// The annotation's text for `through`.
+pub(super) fn through_text(through: &[Mark]) -> String {
+    through
+        .iter()
+        .map(|mark| format!("{:x}:{}", mark.content, mark.offset))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-impl Through {
-    pub(super) fn parse(text: &str) -> Option<Through> {
-        let (stream, mark) = text.rsplit_once('@')?;
-        Some(Through {
-            stream: stream.to_string(),
-            mark: mark.parse().ok()?,
+/// The annotation read back; what cannot be read is left out (and then counts as never counted).
+pub(super) fn parse_through(text: &str) -> Vec<Mark> {
+    text.split(',')
+        .filter_map(|pair| {
+            let (content, offset) = pair.split_once(':')?;
+            Some(Mark {
+                content: u64::from_str_radix(content, 16).ok()?,
+                offset: offset.parse().ok()?,
+            })
         })
-    }
-
-    pub(super) fn text(&self) -> String {
-        format!("{}@{}", self.stream, self.mark)
-    }
+        .collect()
 }
 
 /// How many of `write`'s drops the Event has not counted yet: those whose marks are above what it
-/// recorded for the same stream (and those whose marks were not kept), or all of them.
-pub(super) fn uncounted(write: &EventWrite, stored: Option<&Through>) -> u32 {
-    let (Some(stored), Some(stream)) = (stored, write.marks.stream.as_deref()) else {
-        return write.count;
-    };
-    if stored.stream != stream || write.marks.each.is_empty() {
+/// recorded for their content (and those whose marks were not kept), or all of them.
+pub(super) fn uncounted(write: &EventWrite, stored: &[Mark]) -> u32 {
+    let each = &write.marks.each;
+    if each.is_empty() || stored.is_empty() {
         return write.count;
     }
-    let kept = u32::try_from(write.marks.each.len()).unwrap_or(u32::MAX);
-    let new = write.marks.each.iter().filter(|&&mark| mark > stored.mark);
-    u32::try_from(new.count()).unwrap_or(u32::MAX) + write.count.saturating_sub(kept)
+    let counted = |mark: &Mark| {
+        stored
+            .iter()
+            .any(|known| known.content == mark.content && mark.offset <= known.offset)
+    };
+    let kept = u32::try_from(each.len()).unwrap_or(u32::MAX);
+    let new = u32::try_from(each.iter().filter(|mark| !counted(mark)).count()).unwrap_or(u32::MAX);
+    new + write.count.saturating_sub(kept)
 }
 
 /// What the Event has counted through once `write` is added to what it recorded.
-pub(super) fn through_after(write: &EventWrite, stored: Option<&Through>) -> Option<Through> {
-    let written = write
-        .marks
-        .stream
-        .as_deref()
-        .zip(write.marks.last)
-        .map(|(stream, mark)| Through {
-            stream: stream.to_string(),
-            mark,
-        });
-    match (stored, written) {
-        (Some(stored), Some(written)) if stored.stream == written.stream => Some(Through {
-            mark: stored.mark.max(written.mark),
-            ..written
-        }),
-        (stored, written) => written.or_else(|| stored.cloned()),
+pub(super) fn through_after(write: &EventWrite, stored: &[Mark]) -> Vec<Mark> {
+    let mut through = stored.to_vec();
+    for mark in &write.marks.through {
+        raise(&mut through, *mark);
     }
+    let excess = through.len().saturating_sub(MAX_CONTENTS);
+    through.drain(..excess);
+    through
 }
 
 #[cfg(test)]
@@ -75,7 +76,15 @@ mod tests {
     use super::*;
     use crate::model::{PodInfo, WriteMarks};
 
-    fn write(count: u32, stream: &str, each: &[u128], unkept: u32) -> EventWrite {
+    fn mark(content: u64, offset: u64) -> Mark {
+        Mark { content, offset }
+    }
+
+    fn write(count: u32, each: &[Mark], unkept: u32) -> EventWrite {
+        let mut through = Vec::new();
+        for m in each {
+            raise(&mut through, *m);
+        }
         EventWrite {
             ticket: 1,
             name: "web-1.0123456789abcdef".to_string(),
@@ -92,66 +101,55 @@ mod tests {
             first_seen: Utc::now(),
             last_seen: Utc::now(),
             marks: WriteMarks {
-                stream: Some(stream.into()),
-                last: each.iter().max().copied(),
+                through,
                 each: each.to_vec(),
                 unkept,
             },
         }
     }
 
-    fn through(stream: &str, mark: u128) -> Through {
-        Through {
-            stream: stream.to_string(),
-            mark,
-        }
+    #[test]
+    fn drops_at_or_below_the_recorded_offset_of_their_content_are_not_counted_again() {
+        let replayed = write(4, &[mark(1, 10), mark(1, 20), mark(2, 5), mark(2, 9)], 0);
+        assert_eq!(uncounted(&replayed, &[mark(1, 20)]), 2);
+        assert_eq!(uncounted(&replayed, &[mark(1, 20), mark(2, 9)]), 0);
+        assert_eq!(uncounted(&replayed, &[mark(1, 15), mark(2, 5)]), 2);
+        assert_eq!(uncounted(&replayed, &[mark(3, 99)]), 4, "another content");
+        assert_eq!(uncounted(&replayed, &[]), 4);
     }
 
     #[test]
-    fn drops_at_or_below_the_recorded_mark_are_not_counted_again() {
-        let replayed = write(4, "file:/l", &[10, 20, 30, 40], 0);
-        assert_eq!(uncounted(&replayed, Some(&through("file:/l", 20))), 2);
-        assert_eq!(uncounted(&replayed, Some(&through("file:/l", 40))), 0);
-        assert_eq!(uncounted(&replayed, Some(&through("file:/l", 5))), 4);
-        assert_eq!(uncounted(&replayed, None), 4);
-    }
-
-    #[test]
-    fn another_stream_or_no_marks_count_every_drop() {
-        let other = write(2, "kmsg:boot-b", &[1, 2], 0);
-        assert_eq!(uncounted(&other, Some(&through("kmsg:boot-a", 9))), 2);
-        let later = write(3, "file:/l", &[], 0);
-        assert_eq!(uncounted(&later, Some(&through("file:/l", 99))), 3);
+    fn a_write_without_marks_counts_every_drop() {
+        let later = write(3, &[], 0);
+        assert_eq!(uncounted(&later, &[mark(1, 99)]), 3);
     }
 
     #[test]
     fn drops_whose_marks_were_not_kept_count_as_new() {
-        let capped = write(5, "file:/l", &[10, 20], 3);
-        assert_eq!(uncounted(&capped, Some(&through("file:/l", 15))), 1 + 3);
+        let capped = write(5, &[mark(1, 10), mark(1, 20)], 3);
+        assert_eq!(uncounted(&capped, &[mark(1, 15)]), 1 + 3);
     }
 
     #[test]
-    fn the_recorded_mark_only_grows_within_a_stream() {
-        let replay = write(2, "file:/l", &[10, 20], 0);
+    fn what_an_event_counted_only_grows_and_keeps_the_newest_contents() {
+        let replay = write(2, &[mark(1, 10), mark(2, 20)], 0);
         assert_eq!(
-            through_after(&replay, Some(&through("file:/l", 30))),
-            Some(through("file:/l", 30))
+            through_after(&replay, &[mark(1, 30)]),
+            [mark(1, 30), mark(2, 20)]
         );
-        assert_eq!(
-            through_after(&replay, Some(&through("file:/l", 5))),
-            Some(through("file:/l", 20))
-        );
-        assert_eq!(
-            through_after(&replay, Some(&through("kmsg:a", 99))),
-            Some(through("file:/l", 20))
-        );
+        let many: Vec<Mark> = (100..100 + MAX_CONTENTS as u64)
+            .map(|c| mark(c, 1))
+            .collect();
+        let after = through_after(&replay, &many);
+        assert_eq!(after.len(), MAX_CONTENTS);
+        assert_eq!(after[MAX_CONTENTS - 2..], [mark(1, 10), mark(2, 20)]);
     }
 
     #[test]
     fn the_annotation_reads_back_what_was_written() {
-        let mark = (1_764_669_600_123_456_789u128 << 64) | 4096;
-        let written = through("file:/var/log/iptables@v2.log", mark);
-        assert_eq!(Through::parse(&written.text()), Some(written));
-        assert_eq!(Through::parse("no mark"), None);
+        let through = [mark(0xfeed_beef_0123_4567, 4096), mark(7, 0)];
+        assert_eq!(parse_through(&through_text(&through)), through);
+        assert_eq!(parse_through("not:a,mark"), []);
+        assert_eq!(parse_through(""), []);
     }
 }

@@ -6,12 +6,12 @@
 //! same value again instead of adding twice. An Event that exists before we wrote it (a restart: its
 //! name is deterministic) answers our create with 409; we read its count and patch from there.
 //!
-//! Replays: every write also records in the Event how far into the source stream it has counted
-//! (the `counted-through` annotation: the stream and the highest mark). A restarted agent reads again
+//! Replays: every write also records in the Event how far into each content of the source it has
+//! counted (the `counted-through` annotation, `kubernetes/counted.rs`). A restarted agent reads again
 //! from its checkpoint, which may be behind what some Events counted; the first write of an Event in
-//! this run carries each drop's mark, and drops at or below the Event's recorded mark are not added
-//! again (`events_replays_skipped_total`). This costs no request: the mark comes with the GET that a
-//! restart's 409 already needs.
+//! this run carries each drop's mark, and drops at or below what the Event recorded are not added
+//! again (`events_replays_skipped_total`). This costs no request: the record comes with the GET that
+//! a restart's 409 already needs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,16 +26,16 @@ use serde_json::{Value, json};
 
 use super::KubeSettings;
 use super::backoff::{Backoff, parse_retry_after};
-use super::counted::{Stored, Through, through_after, uncounted};
+use super::counted::{Stored, parse_through, through_after, through_text, uncounted};
 use crate::metrics::Metrics;
-use crate::model::{EventOutcome, EventWrite, WriteResult};
+use crate::model::{EventOutcome, EventWrite, Mark, WriteResult};
 
 /// Counts remembered for Events not written for this long are forgotten (a later write then learns
 /// the count again from a 409 and a GET).
 const FORGET_COUNTS_AFTER: Duration = Duration::from_secs(3600);
 /// The annotation that carries the id of the write that created an Event.
 const WRITE_ID_ANNOTATION: &str = "kube-iptables-tailer/write-id";
-/// The annotation that says how far into its source stream an Event has counted: `STREAM@MARK`.
+/// The annotation that says how far into each content of its source an Event has counted.
 const COUNTED_THROUGH_ANNOTATION: &str = "kube-iptables-tailer/counted-through";
 const FIRST_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(30);
@@ -130,15 +130,15 @@ impl Writer {
             let (answer, added) = match &known {
                 None => (self.create(&write).await, write.count),
                 Some(stored) => {
-                    let added = uncounted(&write, stored.through.as_ref());
+                    let added = uncounted(&write, &stored.through);
                     if added == 0 {
                         // Every drop was counted before a restart: nothing to write.
                         self.replayed(write.count);
                         return Some(WriteResult::Accepted { created: false });
                     }
-                    let through = through_after(&write, stored.through.as_ref());
+                    let through = through_after(&write, &stored.through);
                     let answer = self
-                        .patch(&write, stored.count.saturating_add(added), through.as_ref())
+                        .patch(&write, stored.count.saturating_add(added), &through)
                         .await;
                     (answer, added)
                 }
@@ -149,7 +149,7 @@ impl Writer {
                     let total = stored
                         .map_or(0, |stored| stored.count)
                         .saturating_add(added);
-                    let through = through_after(&write, stored.and_then(|s| s.through.as_ref()));
+                    let through = through_after(&write, stored.map_or(&[], |s| &s.through));
                     self.remember(&write.name, total, through);
                     self.replayed(write.count.saturating_sub(added));
                     if known.is_none() {
@@ -214,7 +214,7 @@ impl Writer {
             .map(|(stored, _)| stored.clone())
     }
 
-    fn remember(&self, name: &str, count: u32, through: Option<Through>) {
+    fn remember(&self, name: &str, count: u32, through: Vec<Mark>) {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -231,13 +231,8 @@ impl Writer {
     }
 
     async fn create(&self, write: &EventWrite) -> Answer {
-        let through = through_after(write, None);
-        let body = event_body(
-            write,
-            &self.settings,
-            &self.write_id(write),
-            through.as_ref(),
-        );
+        let through = through_after(write, &[]);
+        let body = event_body(write, &self.settings, &self.write_id(write), &through);
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).create(
             &PostParams::default(),
             serde_json::to_vec(&body).expect("JSON"),
@@ -245,15 +240,15 @@ impl Writer {
         self.send(request, 409).await
     }
 
-    async fn patch(&self, write: &EventWrite, count: u32, through: Option<&Through>) -> Answer {
+    async fn patch(&self, write: &EventWrite, count: u32, through: &[Mark]) -> Answer {
         let mut patch = json!({
             "count": count,
             "lastTimestamp": timestamp(write.last_seen),
             "message": write.message,
         });
-        if let Some(through) = through {
+        if !through.is_empty() {
             patch["metadata"] =
-                json!({"annotations": {COUNTED_THROUGH_ANNOTATION: through.text()}});
+                json!({"annotations": {COUNTED_THROUGH_ANNOTATION: through_text(through)}});
         }
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).patch(
             &write.name,
@@ -275,7 +270,8 @@ impl Writer {
                 let id = annotations[WRITE_ID_ANNOTATION].as_str();
                 let through = annotations[COUNTED_THROUGH_ANNOTATION]
                     .as_str()
-                    .and_then(Through::parse);
+                    .map(parse_through)
+                    .unwrap_or_default();
                 Some((Stored { count, through }, id.map(str::to_string)))
             }
             _ => None,
@@ -358,12 +354,12 @@ fn event_body(
     write: &EventWrite,
     settings: &KubeSettings,
     write_id: &str,
-    through: Option<&Through>,
+    through: &[Mark],
 ) -> Value {
     let pod = &write.pod;
     let mut annotations = json!({WRITE_ID_ANNOTATION: write_id});
-    if let Some(through) = through {
-        annotations[COUNTED_THROUGH_ANNOTATION] = json!(through.text());
+    if !through.is_empty() {
+        annotations[COUNTED_THROUGH_ANNOTATION] = json!(through_text(through));
     }
     json!({
         "apiVersion": "v1",

@@ -143,7 +143,7 @@ mod tests {
         Line {
             text: text.to_string(),
             time,
-            mark: 0,
+            mark: crate::model::Mark::default(),
         }
     }
 

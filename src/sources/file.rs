@@ -51,6 +51,8 @@ use start::{Start, first_start};
 
 /// Size of one read: large enough that a burst costs few system calls, small enough to send lines soon.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How much of a file's first line names its content.
+const FIRST_LINE_BYTES: usize = 256;
 /// The longest wait between retries after an I/O error.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -137,8 +139,11 @@ struct FollowedFile {
     /// start of a line still waiting for its `\n`, held in `lines`.
     read_offset: u64,
     lines: LineSplitter,
-    /// When the file's content began (nanoseconds since the Unix epoch): the high part of line marks.
+    /// When the file's content began (nanoseconds since the Unix epoch): what came after it is found
+    /// by this (`file/rotated.rs`).
     epoch: u64,
+    /// The checksum of the file's first line, once it is complete: the content of line marks.
+    content: Option<u64>,
 }
 
 impl FollowedFile {
@@ -161,6 +166,7 @@ impl FollowedFile {
             read_offset: offset,
             lines: LineSplitter::new(max_line_bytes),
             epoch,
+            content: None,
         })
     }
 
@@ -170,6 +176,7 @@ impl FollowedFile {
             identity: self.identity,
             offset,
             epoch: self.epoch,
+            content: self.content.unwrap_or_default(),
         }
     }
 
@@ -317,6 +324,7 @@ impl FileSource {
         followed.identity = identity;
         followed.read_offset = 0;
         followed.epoch = truncated_epoch(&followed.file)?;
+        followed.content = None;
         Ok(true)
     }
 
@@ -334,6 +342,10 @@ impl FileSource {
             };
             let chunk_start = followed.read_offset;
             followed.read_offset += read as u64;
+            if followed.content.is_none() {
+                // Before the first line is handed on: by then it is complete.
+                followed.content = first_line_checksum(&followed.file)?;
+            }
             let at = followed.end_at(0);
             let output = &mut self.output;
             followed
@@ -395,4 +407,26 @@ fn truncated_epoch(file: &File) -> io::Result<u64> {
             u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         });
     Ok(now.max(born(&file.metadata()?)))
+}
+
+/// The checksum of a file's first line (of its first 256 bytes when the line is longer), `None` while
+/// that line is not complete. It names the file's content in line marks: the same content read again
+/// (after a restart, or in a copy) has the same name, another content another.
+fn first_line_checksum(file: &File) -> io::Result<Option<u64>> {
+    let mut head = [0u8; FIRST_LINE_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    let line = match memchr::memchr(b'\n', &head[..filled]) {
+        Some(end) => &head[..=end],
+        None if filled == head.len() => &head[..],
+        None => return Ok(None),
+    };
+    Ok(Some(crate::checksum::checksum(line)))
 }

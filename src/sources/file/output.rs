@@ -9,7 +9,7 @@ use log::warn;
 
 use super::FileSourceSettings;
 use crate::metrics::Metrics;
-use crate::model::{Batch, FileIdentity, FilePosition, Line, Position, file_mark};
+use crate::model::{Batch, FileIdentity, FilePosition, Line, Mark, Position};
 use crate::sources::batcher::Batcher;
 use crate::stop::Stop;
 
@@ -43,7 +43,10 @@ impl Output {
         let line = Line {
             text: String::from_utf8_lossy(line).into_owned(),
             time: None,
-            mark: file_mark(end.epoch, end.offset),
+            mark: Mark {
+                content: end.content,
+                offset: end.offset,
+            },
         };
         let path = &self.path;
         // A stop shows at the caller's next `flush`, which it always reaches.
@@ -78,6 +81,8 @@ pub(super) struct FileEnd {
     pub(super) identity: FileIdentity,
     pub(super) offset: u64,
     pub(super) epoch: u64,
+    /// The checksum of the file's first line: names its content in line marks.
+    pub(super) content: u64,
 }
 
 fn position(path: &std::path::Path, end: &FileEnd) -> Position {

@@ -64,7 +64,10 @@ mod tests {
             line: Line {
                 text: format!("line {number}"),
                 time: DateTime::from_timestamp(1_700_000_000 + i64::from(number), 0),
-                mark: u128::from(number),
+                mark: crate::model::Mark {
+                    content: 1,
+                    offset: u64::from(number),
+                },
             },
             cursor: format!("s=abc;i={number}"),
         }

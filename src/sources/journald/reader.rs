@@ -20,8 +20,9 @@ use chrono::{DateTime, Utc};
 use log::warn;
 use systemd::journal::{Journal, OpenDirectoryOptions, OpenOptions};
 
+use crate::checksum::checksum;
 use crate::metrics::Metrics;
-use crate::model::{Line, journal_cursor_field};
+use crate::model::{Line, Mark, journal_cursor_field};
 
 /// The only entries read: those journald took from the kernel's log buffer.
 const TRANSPORT_FIELD: &str = "_TRANSPORT";
@@ -199,11 +200,14 @@ impl Reader {
             Some(field) => String::from_utf8_lossy(field.value().unwrap_or_default()).into_owned(),
             None => String::new(),
         };
-        // The entry's sequence number: ordered within the journal's sequence-number space (the
-        // cursor's `s`), which is the stream of the position.
-        let mark = journal_cursor_field(&cursor, "i")
-            .and_then(|number| u128::from_str_radix(number, 16).ok())
-            .unwrap_or(0);
+        // The entry's sequence number (the cursor's `i`), in the journal's sequence-number space
+        // (its `s`): a journal file set renumbered from 1 is another space.
+        let mark = Mark {
+            content: checksum(journal_cursor_field(&cursor, "s").unwrap_or("").as_bytes()),
+            offset: journal_cursor_field(&cursor, "i")
+                .and_then(|number| u64::from_str_radix(number, 16).ok())
+                .unwrap_or(0),
+        };
         Ok(Entry {
             line: Line {
                 text,

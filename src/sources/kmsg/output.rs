@@ -6,8 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use crossbeam_channel::Sender;
 
+use crate::checksum::checksum;
 use crate::metrics::Metrics;
-use crate::model::{Batch, KmsgPosition, Line, Position};
+use crate::model::{Batch, KmsgPosition, Line, Mark, Position};
 use crate::sources::batcher::Batcher;
 use crate::stop::Stop;
 
@@ -37,7 +38,11 @@ impl Output {
         let line = Line {
             text,
             time: Some(time),
-            mark: u128::from(sequence),
+            // Sequence numbers only grow within a boot: the boot is the content.
+            mark: Mark {
+                content: checksum(self.boot_id.as_bytes()),
+                offset: sequence,
+            },
         };
         let boot_id = &self.boot_id;
         self.batcher

@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use crossbeam_channel::Receiver;
+use kube_iptables_tailer::checksum::checksum;
 use kube_iptables_tailer::health::Health;
 use kube_iptables_tailer::metrics::Metrics;
-use kube_iptables_tailer::model::{Batch, JournalPosition, Line, Position, journal_cursor_field};
+use kube_iptables_tailer::model::{
+    Batch, JournalPosition, Line, Mark, Position, journal_cursor_field,
+};
 use kube_iptables_tailer::sources::journald::{self, JournaldSettings};
 use kube_iptables_tailer::stop::{self, StopTrigger};
 
@@ -150,10 +153,14 @@ fn batches_hold_at_most_max_batch_lines_and_end_at_their_last_entry() {
             .map(|(entry, cursor)| Line {
                 text: String::from_utf8(entry.message.clone()).unwrap(),
                 time: DateTime::from_timestamp_micros(entry.time.timestamp_micros()),
-                // The mark is the entry's sequence number, the cursor's `i`.
-                mark: journal_cursor_field(cursor, "i")
-                    .and_then(|number| u128::from_str_radix(number, 16).ok())
-                    .expect("a sequence number in the cursor"),
+                // The mark is the entry's sequence number (the cursor's `i`) in its
+                // sequence-number space (the cursor's `s`).
+                mark: Mark {
+                    content: checksum(journal_cursor_field(cursor, "s").unwrap().as_bytes()),
+                    offset: journal_cursor_field(cursor, "i")
+                        .and_then(|number| u64::from_str_radix(number, 16).ok())
+                        .expect("a sequence number in the cursor"),
+                },
             })
             .collect();
         assert_eq!(batch.items, expected);

@@ -22,20 +22,13 @@ fn a_drop_between_two_pods_gives_each_its_event_with_the_original_text() {
     let receiver = wait_for_count(&api, "cart-1", 1);
     assert_eq!(sender.len(), 1);
     assert_eq!(receiver.len(), 1);
-    // How far into the log the Events counted: the log's birth (ns) in the high 64 bits of the mark,
-    // the end of its one line in the low 64.
-    let log = dir.path().join("kern.log");
-    let metadata = std::fs::metadata(&log).unwrap();
-    let born = metadata
-        .created()
-        .unwrap()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    // How far the Events counted: in the log's content (named by the checksum of its first line), to
+    // the end of its one line.
+    let log = std::fs::read(dir.path().join("kern.log")).unwrap();
     let counted_through = format!(
-        "file:{}@{}",
-        log.display(),
-        (born << 64) | u128::from(metadata.len())
+        "{:x}:{}",
+        kube_iptables_tailer::checksum::checksum(&log),
+        log.len()
     );
     let expected = |pod: &str, uid: &str, message: &str| {
         json!({
