@@ -265,7 +265,9 @@ impl FileSource {
         let Some(next) = open_if_present(&path)? else {
             return Ok(Flow::Wait);
         };
-        let next = FollowedFile::new(next, 0, None, self.settings.max_line_bytes)?;
+        // After the file we finished, also when it is that file started over (copytruncate).
+        let epoch = born(&next.metadata()?).max(followed.epoch + 1);
+        let next = FollowedFile::new(next, 0, Some(epoch), self.settings.max_line_bytes)?;
         // Lines may have been appended to the old file since the read above: they come first.
         if !self.drain(followed)? || !self.finish(followed) {
             return Ok(Flow::Stopped);
@@ -304,8 +306,28 @@ impl FileSource {
         Ok(Flow::Again)
     }
 
-    /// Starts the same file again from offset 0 after a truncation; false if stopped.
+    /// After a truncation: reads the rest of copytruncate's copy first, if there is one, else starts
+    /// the same file again from offset 0; false if stopped.
     fn restart_truncated(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
+        let path = &self.settings.path;
+        if let Some((copy_path, copy)) =
+            rotated::copy_of(path, &followed.identity, followed.read_offset + 1)?
+        {
+            // The same content, so the same line marks; its partial last line goes on in the copy.
+            // Once it is read, the path names another file (the truncated one): a rotation.
+            info!(
+                "{} was truncated; reading the rest of its copy {} first",
+                path.display(),
+                copy_path.display()
+            );
+            self.metrics
+                .rotations
+                .with_label_values(&["truncate"])
+                .inc();
+            followed.identity = fingerprint::identify(&copy)?;
+            followed.file = copy;
+            return Ok(true);
+        }
         // The fallible step first, so that an error leaves everything as it was for the retry.
         let identity = fingerprint::identify(&followed.file)?;
         if !self.finish(followed) {

@@ -12,7 +12,9 @@
 //! nothing is looked for (and the path's file follows at once).
 //!
 //! A copy made by copytruncate holds lines we read from the original: its first bytes are those of
-//! a file we read, and files whose fingerprint we have seen are never read again.
+//! a file we read, and files whose fingerprint we have seen are never read again as a file that
+//! came between. It also holds the lines written after our last read of the original and before the
+//! truncation: [`copy_of`] finds it, and its rest is read from our offset before the new content.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, Metadata};
@@ -154,4 +156,51 @@ pub(super) fn between(
         );
     }
     Ok(found)
+}
+
+/// copytruncate's copy of the content `identity` describes (its first bytes), at least `min_len`
+/// long: the lines written after our last read and before the truncation are there, past our offset.
+/// `None` when there is none (logrotate without copytruncate, or a copy already compressed).
+pub(super) fn copy_of(
+    path: &Path,
+    identity: &FileIdentity,
+    min_len: u64,
+) -> std::io::Result<Option<(PathBuf, File)>> {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return Ok(None);
+    };
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    for entry in std::fs::read_dir(directory)? {
+        let Ok(entry) = entry else { continue };
+        let entry_name = entry.file_name();
+        let Some(entry_name) = entry_name.to_str() else {
+            continue;
+        };
+        if entry_name == name
+            || !entry_name.starts_with(name)
+            || COMPRESSED.iter().any(|ending| entry_name.ends_with(ending))
+        {
+            continue;
+        }
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        if !metadata.is_file()
+            || metadata.len() < min_len
+            || fingerprint::same_inode(&metadata, identity)
+        {
+            continue;
+        }
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        let head = fingerprint::read_head(&file, Some(&identity.fingerprint))?;
+        if fingerprint::head_matches(&head, &identity.fingerprint) {
+            return Ok(Some((entry.path(), file)));
+        }
+    }
+    Ok(None)
 }

@@ -121,6 +121,21 @@ impl FileSource {
                 max_line_bytes,
             )?));
         }
+        if let Some((copy_path, copy)) =
+            super::rotated::copy_of(&self.settings.path, &position.identity, position.offset)?
+        {
+            info!(
+                "{path} was truncated while we were stopped: reading the rest of its copy {} first",
+                copy_path.display()
+            );
+            self.announced_missing = false;
+            return Ok(Some(FollowedFile::new(
+                copy,
+                position.offset,
+                Some(position.epoch),
+                max_line_bytes,
+            )?));
+        }
         warn!(
             "the checkpointed file of {path} was not found (rotated and removed while we were \
              stopped?): lines written to it after the checkpoint may be lost; \

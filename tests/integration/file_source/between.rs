@@ -144,3 +144,55 @@ fn a_compressed_file_that_came_between_is_skipped_and_counted() {
         1
     );
 }
+
+/// logrotate's `copytruncate`: the log is copied to `.1` (older copies shifted), then emptied.
+fn copytruncate(path: &Path) {
+    for k in (1..9).rev() {
+        let from = path.with_extension(format!("log.{k}"));
+        if from.exists() {
+            fs::rename(&from, path.with_extension(format!("log.{}", k + 1))).unwrap();
+        }
+    }
+    fs::copy(path, path.with_extension("log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+#[test]
+fn lines_written_just_before_a_copytruncate_are_read_from_the_copy() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+    // Between two polls: a line, the copy and the truncation, then the new content.
+    append(&path, "a2\na3\n");
+    copytruncate(&path);
+    append(&path, "b1\n");
+    assert_eq!(tailer.take(3), lines(&["a2", "a3", "b1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
+fn a_copytruncate_while_stopped_resumes_in_the_copy() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(from_beginning(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+    let end = tailer.stop();
+
+    append(&path, "a2\n");
+    copytruncate(&path);
+    append(&path, "b1\nb2\n");
+    let mut tailer = Tailer::start(FileSourceSettings {
+        start: Some(end),
+        ..settings(&path)
+    });
+    assert_eq!(tailer.take(3), lines(&["a2", "b1", "b2"]));
+    tailer.assert_no_more_lines();
+}
