@@ -317,6 +317,9 @@ pub struct WriteMarks {
 pub struct EventOutcome {
     pub ticket: u64,
     pub result: WriteResult,
+    /// Once accepted: how far the Event has counted in each content. A later drop of this run at or
+    /// below it is one an earlier run counted (a replay reaching past the Event's first write).
+    pub through: Vec<Mark>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -52,6 +52,8 @@ pub struct Aggregator {
     open_batches: BTreeMap<u64, usize>,
     /// The Events this run has written: their later writes need no per-drop marks.
     written: Written,
+    /// Drops not counted because their Event had counted them in an earlier run, since last taken.
+    replays_skipped: u64,
 }
 
 struct Pending {
@@ -103,6 +105,7 @@ impl Aggregator {
             first_unacked: 0,
             open_batches: BTreeMap::new(),
             written: Written::default(),
+            replays_skipped: 0,
         }
     }
 
@@ -138,6 +141,10 @@ impl Aggregator {
         let time = side.located.drop.time;
         let mark = side.located.drop.mark;
         let name = self.event_name(&side);
+        if self.written.counted(&name, mark) {
+            self.replays_skipped += 1;
+            return 0;
+        }
         if let Some(pending) = self.pending.get_mut(&name) {
             pending.count += 1;
             pending.first_seen = pending.first_seen.min(time);
@@ -257,7 +264,7 @@ impl Aggregator {
         let flight = self.in_flight.remove(&outcome.ticket)?;
         self.in_flight_names.remove(&flight.name);
         if let WriteResult::Accepted { .. } = outcome.result {
-            self.written.insert(&flight.name);
+            self.written.insert(&flight.name, outcome.through.clone());
         }
         self.close(flight.first_batch);
         Some(Settled {
@@ -265,6 +272,11 @@ impl Aggregator {
             count: flight.count,
             result: outcome.result,
         })
+    }
+
+    /// Drops not counted since the last call because their Event counted them in an earlier run.
+    pub fn take_replays_skipped(&mut self) -> u64 {
+        std::mem::take(&mut self.replays_skipped)
     }
 
     /// The position to acknowledge, when the settled prefix of batches grew since the last call.

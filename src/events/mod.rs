@@ -128,6 +128,9 @@ pub fn run(
             recv(input) -> batch => match batch {
                 Ok(batch) => {
                     let shed = aggregator.add_batch(batch);
+                    metrics
+                        .events_replays_skipped
+                        .inc_by(aggregator.take_replays_skipped());
                     if shed > 0 {
                         metrics.events_dropped.with_label_values(&["queue_full"]).inc_by(shed);
                         shed_warning.shed(shed, settings.max_pending, Instant::now());

@@ -3,10 +3,12 @@
 //! ([`Written`]), whose later writes need only how far they reach in each content.
 //!
 //! After a restart the source reads again from its checkpoint; drops an Event counted before the
-//! crash come again, in the same order, with the same marks. The writer compares them with what the
-//! Event recorded (see `kubernetes/counted.rs`): those at or below it are not added.
+//! crash come again, in the same order, with the same marks. The writer compares an Event's first
+//! write with what the Event recorded (see `kubernetes/counted.rs`); once written, the Event's record
+//! comes back with the outcome and later drops are compared here, as they come (a replay can reach
+//! past the first write).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::model::{Mark, WriteMarks};
 
@@ -70,22 +72,33 @@ pub fn raise(through: &mut Vec<Mark>, mark: Mark) {
     }
 }
 
-/// The Events this run has written (accepted by the API).
+/// The Events this run has written (accepted by the API), with how far each has counted per content.
 #[derive(Debug, Default)]
 pub struct Written {
-    names: HashSet<String>,
+    names: HashMap<String, Vec<Mark>>,
 }
 
 impl Written {
-    pub fn insert(&mut self, name: &str) {
+    pub fn insert(&mut self, name: &str, through: Vec<Mark>) {
         if self.names.len() >= MAX_WRITTEN_NAMES {
             self.names.clear();
         }
-        self.names.insert(name.to_string());
+        self.names.insert(name.to_string(), through);
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.names.contains(name)
+        self.names.contains_key(name)
+    }
+
+    /// Whether the written Event `name` has counted the drop at `mark` already: a replay of an
+    /// earlier run that reaches past the Event's first write of this run.
+    pub fn counted(&self, name: &str, mark: Option<Mark>) -> bool {
+        let (Some(through), Some(mark)) = (self.names.get(name), mark) else {
+            return false;
+        };
+        through
+            .iter()
+            .any(|known| known.content == mark.content && mark.offset <= known.offset)
     }
 }
 

@@ -77,9 +77,20 @@ pub async fn write_events(
                 let outcomes = outcomes.clone();
                 tasks.spawn(async move {
                     let ticket = write.ticket;
-                    if let Some(result) = writer.write(write).await {
+                    if let Some(result) = writer.write(&write).await {
+                        let through = match result {
+                            WriteResult::Accepted { .. } => writer
+                                .known(&write.name)
+                                .map(|stored| stored.through)
+                                .unwrap_or_default(),
+                            WriteResult::Shed { .. } => Vec::new(),
+                        };
                         // The events stage may be gone at shutdown; then nobody needs the outcome.
-                        let _ = outcomes.send(EventOutcome { ticket, result });
+                        let _ = outcomes.send(EventOutcome {
+                            ticket,
+                            result,
+                            through,
+                        });
                     }
                 });
             }
@@ -122,23 +133,36 @@ enum Answer {
 
 impl Writer {
     /// Writes until accepted, rejected, given up, or stopped (`None`: no outcome to report).
-    async fn write(&self, write: EventWrite) -> Option<WriteResult> {
+    async fn write(&self, write: &EventWrite) -> Option<WriteResult> {
         let started = Instant::now();
         let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
         let mut known = self.known(&write.name);
         loop {
             let (answer, added) = match &known {
-                None => (self.create(&write).await, write.count),
+                None => (self.create(write).await, write.count),
                 Some(stored) => {
-                    let added = uncounted(&write, &stored.through);
+                    let added = uncounted(write, &stored.through);
+                    log::debug!(
+                        "Event {}: {} drops ({} with marks, first {:?}, through {:?}), {} not counted before; it holds {} through {:?}",
+                        write.name,
+                        write.count,
+                        write.marks.each.len(),
+                        write.marks.each.first(),
+                        write.marks.through,
+                        added,
+                        stored.count,
+                        stored.through
+                    );
                     if added == 0 {
-                        // Every drop was counted before a restart: nothing to write.
+                        // Every drop was counted before a restart: nothing to write, but what the
+                        // Event holds is known now (the events stage compares later drops with it).
+                        self.remember(&write.name, stored.count, stored.through.clone());
                         self.replayed(write.count);
                         return Some(WriteResult::Accepted { created: false });
                     }
-                    let through = through_after(&write, &stored.through);
+                    let through = through_after(write, &stored.through);
                     let answer = self
-                        .patch(&write, stored.count.saturating_add(added), &through)
+                        .patch(write, stored.count.saturating_add(added), &through)
                         .await;
                     (answer, added)
                 }
@@ -149,7 +173,7 @@ impl Writer {
                     let total = stored
                         .map_or(0, |stored| stored.count)
                         .saturating_add(added);
-                    let through = through_after(&write, stored.map_or(&[], |s| &s.through));
+                    let through = through_after(write, stored.map_or(&[], |s| &s.through));
                     self.remember(&write.name, total, through);
                     self.replayed(write.count.saturating_sub(added));
                     if known.is_none() {
@@ -165,8 +189,8 @@ impl Writer {
                 // write id and is done), or before a restart (then it is raised from the count it
                 // has, without the drops it counted already). If it cannot be read now, the write
                 // retries.
-                Answer::Conflict if known.is_none() => match self.get_existing(&write).await {
-                    Some((stored, id)) if id.as_deref() == Some(self.write_id(&write).as_str()) => {
+                Answer::Conflict if known.is_none() => match self.get_existing(write).await {
+                    Some((stored, id)) if id.as_deref() == Some(self.write_id(write).as_str()) => {
                         self.remember(&write.name, stored.count, stored.through);
                         self.metrics.events_created.inc();
                         return Some(WriteResult::Accepted { created: true });

@@ -38,6 +38,7 @@ fn accepted(write: &EventWrite) -> EventOutcome {
     EventOutcome {
         ticket: write.ticket,
         result: WriteResult::Accepted { created: true },
+        through: write.marks.through.clone(),
     }
 }
 
@@ -247,6 +248,7 @@ fn a_count_beyond_u32_goes_out_in_two_writes() {
     events.settle(&EventOutcome {
         ticket: second.ticket,
         result: WriteResult::Shed { reason: "rejected" },
+        through: Vec::new(),
     });
     assert_eq!(events.take_ack(), Some(position(10)));
 }
@@ -259,6 +261,7 @@ fn an_unknown_ticket_settles_nothing() {
     let unknown = EventOutcome {
         ticket: write.ticket + 100,
         result: WriteResult::Accepted { created: false },
+        through: Vec::new(),
     };
     assert_eq!(events.settle(&unknown), None);
     assert_eq!(events.take_ack(), None);

@@ -94,7 +94,14 @@ impl Stage {
 
     fn answer(&self, write: &EventWrite, result: WriteResult) {
         let ticket = write.ticket;
-        self.outcomes.send(EventOutcome { ticket, result }).unwrap();
+        let through = write.marks.through.clone();
+        self.outcomes
+            .send(EventOutcome {
+                ticket,
+                result,
+                through,
+            })
+            .unwrap();
     }
 
     fn accept(&self, write: &EventWrite) {

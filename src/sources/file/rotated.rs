@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use log::info;
 
-use crate::model::{FileIdentity, Fingerprint};
+use crate::model::FileIdentity;
 use crate::sources::fingerprint;
 
 /// Identities of files read (finished) by this process, remembered to never read them again.
@@ -55,10 +55,13 @@ impl ReadFiles {
         self.compressed.insert((metadata.dev(), metadata.ino()))
     }
 
-    fn contains(&self, metadata: &Metadata, fingerprint: &Fingerprint) -> bool {
-        self.files
-            .iter()
-            .any(|read| fingerprint::same_inode(metadata, read) || read.fingerprint == *fingerprint)
+    /// Whether a file whose first bytes are `head` was read (it, or the file it is a copy of). By the
+    /// first bytes alone: the inode of a file read and deleted is given to the next file created,
+    /// which a rotation that removes its oldest file and creates a new one does at once.
+    fn contains(&self, head: &[u8]) -> bool {
+        self.files.iter().any(|read| {
+            read.fingerprint.len > 0 && fingerprint::head_matches(head, &read.fingerprint)
+        })
     }
 }
 
@@ -141,8 +144,7 @@ pub(super) fn between(
             continue;
         };
         let head = fingerprint::read_head(&file, None)?;
-        let metadata = file.metadata()?;
-        if head.is_empty() || read.contains(&metadata, &fingerprint::fingerprint_of(&head)) {
+        if head.is_empty() || read.contains(&head) {
             continue;
         }
         found.next = Some((candidate, file));
