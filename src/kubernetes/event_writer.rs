@@ -143,13 +143,10 @@ impl Writer {
                 Some(stored) => {
                     let added = uncounted(write, &stored.through);
                     log::debug!(
-                        "Event {}: {} drops ({} with marks, first {:?}, through {:?}), {} not counted before; it holds {} through {:?}",
+                        "Event {}: {} of {} drops not counted before (it holds {} through {:?})",
                         write.name,
-                        write.count,
-                        write.marks.each.len(),
-                        write.marks.each.first(),
-                        write.marks.through,
                         added,
+                        write.count,
                         stored.count,
                         stored.through
                     );

@@ -364,6 +364,11 @@ impl FileSource {
             };
             let chunk_start = followed.read_offset;
             followed.read_offset += read as u64;
+            fingerprint::extend(
+                &mut followed.identity.fingerprint,
+                chunk_start,
+                &self.buffer[..read],
+            );
             if followed.content.is_none() {
                 // Before the first line is handed on: by then it is complete.
                 followed.content = first_line_checksum(&followed.file)?;

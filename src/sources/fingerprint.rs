@@ -105,6 +105,21 @@ pub fn find_in_directory(
     Ok(None)
 }
 
+/// Extends `fingerprint` with bytes read at `at`, when they continue right where it ends and it does
+/// not yet cover [`FINGERPRINT_BYTES`]: a position then names the content it was read from, also
+/// when the file was empty (or short) when it was first identified.
+pub fn extend(fingerprint: &mut Fingerprint, at: u64, bytes: &[u8]) {
+    let len = u64::from(fingerprint.len);
+    if at != len || fingerprint.len as usize >= FINGERPRINT_BYTES {
+        return;
+    }
+    let more = &bytes[..bytes
+        .len()
+        .min(FINGERPRINT_BYTES - fingerprint.len as usize)];
+    fingerprint.checksum = crate::checksum::checksum_continued(fingerprint.checksum, more);
+    fingerprint.len += more.len() as u32;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +174,19 @@ mod tests {
         assert_eq!(found, directory.path().join("kern.log.1"));
         assert!(is_same_file(&file, &identity).unwrap());
         assert!(!is_same_file(&File::open(&original).unwrap(), &identity).unwrap());
+    }
+
+    #[test]
+    fn a_fingerprint_taken_of_an_empty_file_grows_with_what_is_read_from_its_start() {
+        let mut fingerprint = fingerprint_of(b"");
+        extend(&mut fingerprint, 0, b"first line\n");
+        assert_eq!(fingerprint, fingerprint_of(b"first line\n"));
+        // Bytes that do not continue where it ends leave it as it is.
+        extend(&mut fingerprint, 50, b"later");
+        assert_eq!(fingerprint, fingerprint_of(b"first line\n"));
+        extend(&mut fingerprint, 11, &[b'x'; 2000]);
+        let mut whole = b"first line\n".to_vec();
+        whole.extend_from_slice(&[b'x'; 2000]);
+        assert_eq!(fingerprint, fingerprint_of(&whole));
     }
 }

@@ -2,6 +2,7 @@
 //! (network namespaces, rsyslog, the agent process).
 
 mod agent;
+mod chaos;
 mod deploy;
 mod fake_api_selftest;
 mod file_source;
