@@ -364,6 +364,13 @@ impl FileSource {
             };
             let chunk_start = followed.read_offset;
             followed.read_offset += read as u64;
+            // A copytruncate between the last check and this read would have us read the new
+            // content from our old offset: looked at again after the read, the chunk is dropped
+            // and the next poll starts the new content over (reading the copy's rest first).
+            if followed.was_truncated()? {
+                followed.read_offset = chunk_start;
+                return Ok(true);
+            }
             fingerprint::extend(
                 &mut followed.identity.fingerprint,
                 chunk_start,
