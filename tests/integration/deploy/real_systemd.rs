@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::repo;
+use super::systemd::nflog_drop_in;
 use crate::support::nspawn::{Container, Root, TOOLS};
 use crate::support::{privileged, wait_until};
 
@@ -71,26 +72,6 @@ fn installed(settings: &[(&str, &str)]) -> Root {
     configure(&root, &all);
     root.write(KUBECONFIG, "", 0o600);
     root
-}
-
-/// The drop-in the unit's header shows for LOG_SOURCE=nflog: its run of `#   ` lines, uncommented.
-/// (The same reading as `systemd.rs`, which checks what it opens with systemd-analyze.)
-fn nflog_drop_in() -> String {
-    let unit =
-        std::fs::read_to_string(repo().join("systemd/kube-iptables-tailer.service")).unwrap();
-    let mut runs: Vec<Vec<&str>> = vec![Vec::new()];
-    for line in unit.lines() {
-        match line.strip_prefix("#   ") {
-            Some(text) => runs.last_mut().unwrap().push(text),
-            None => runs.push(Vec::new()),
-        }
-    }
-    let run = runs
-        .into_iter()
-        .find(|run| run.iter().any(|line| line.contains("CAP_NET_ADMIN")))
-        .expect("the unit's header shows the nflog drop-in");
-    assert_eq!(run.first(), Some(&"[Service]"), "{run:?}");
-    run.join("\n") + "\n"
 }
 
 /// Enables and starts the service, as `make install` says to, and waits until it is ready (its source

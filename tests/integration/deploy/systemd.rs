@@ -51,7 +51,7 @@ fn unit_copy(dir: &Path, drop_ins: &[(&str, &str)]) -> PathBuf {
 }
 
 /// The drop-in the unit's header shows for LOG_SOURCE=nflog: its run of `#   ` lines, uncommented.
-fn nflog_drop_in() -> String {
+pub(super) fn nflog_drop_in() -> String {
     let unit = std::fs::read_to_string(repo().join(UNIT)).unwrap();
     let mut runs: Vec<Vec<&str>> = vec![Vec::new()];
     for line in unit.lines() {

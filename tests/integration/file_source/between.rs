@@ -14,14 +14,19 @@ use super::{Tailer, append, from_beginning, lines, log_path, settings};
 /// logrotate's `create` with `rotate N`: every `.k` becomes `.k+1`, the log becomes `.1`, a new log
 /// is created with `text` (the writer reopened and wrote).
 fn rotate(path: &Path, text: &str) {
+    shift_rotated(path);
+    fs::rename(path, path.with_extension("log.1")).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// Renames every `.k` (up to `.8`) to `.k+1`, the highest first, as logrotate does before a rotation.
+fn shift_rotated(path: &Path) {
     for k in (1..9).rev() {
         let from = path.with_extension(format!("log.{k}"));
         if from.exists() {
             fs::rename(&from, path.with_extension(format!("log.{}", k + 1))).unwrap();
         }
     }
-    fs::rename(path, path.with_extension("log.1")).unwrap();
-    fs::write(path, text).unwrap();
 }
 
 /// A slow poll: everything a test does between two polls happens "within one poll interval".
@@ -147,12 +152,7 @@ fn a_compressed_file_that_came_between_is_skipped_and_counted() {
 
 /// logrotate's `copytruncate`: the log is copied to `.1` (older copies shifted), then emptied.
 fn copytruncate(path: &Path) {
-    for k in (1..9).rev() {
-        let from = path.with_extension(format!("log.{k}"));
-        if from.exists() {
-            fs::rename(&from, path.with_extension(format!("log.{}", k + 1))).unwrap();
-        }
-    }
+    shift_rotated(path);
     fs::copy(path, path.with_extension("log.1")).unwrap();
     fs::OpenOptions::new()
         .write(true)
