@@ -87,35 +87,12 @@ pub(super) fn between(
     let mut found = Between::default();
     let finished_identity = fingerprint::identify(finished)?;
     let current = std::fs::metadata(path).ok();
-    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
-        return Ok(found);
-    };
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let mut candidates: Vec<(std::time::Duration, u64, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(directory)? {
-        let Ok(entry) = entry else { continue };
-        let entry_name = entry.file_name();
-        let Some(entry_name) = entry_name.to_str() else {
-            continue;
-        };
-        // Rotated names keep the log's name in front: `kern.log.1`, `kern.log-20261202.gz`.
-        if entry_name == name || !entry_name.starts_with(name) {
-            continue;
-        }
-        // `DirEntry::metadata` does not follow symlinks: a link is not a rotated file.
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
+    for (entry_path, entry_name, metadata) in rotated_files(path)? {
         let is_current = current.as_ref().is_some_and(|current| {
             current.dev() == metadata.dev() && current.ino() == metadata.ino()
         });
-        if !metadata.is_file()
-            || is_current
-            || fingerprint::same_inode(&metadata, &finished_identity)
-        {
+        if is_current || fingerprint::same_inode(&metadata, &finished_identity) {
             continue;
         }
         // Created before the content we finished began: an older rotation (or a copy of an older
@@ -132,11 +109,11 @@ pub(super) fn between(
         }
         if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending)) {
             if read.first_sight_of_compressed(&metadata) {
-                found.compressed.push(entry.path());
+                found.compressed.push(entry_path);
             }
             continue;
         }
-        candidates.push((born, metadata.ino(), entry.path()));
+        candidates.push((born, metadata.ino(), entry_path));
     }
     candidates.sort();
     for (_, _, candidate) in candidates {
@@ -168,41 +145,48 @@ pub(super) fn copy_of(
     identity: &FileIdentity,
     min_len: u64,
 ) -> std::io::Result<Option<(PathBuf, File)>> {
-    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
-        return Ok(None);
-    };
-    let directory = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    for entry in std::fs::read_dir(directory)? {
-        let Ok(entry) = entry else { continue };
-        let entry_name = entry.file_name();
-        let Some(entry_name) = entry_name.to_str() else {
-            continue;
-        };
-        if entry_name == name
-            || !entry_name.starts_with(name)
-            || COMPRESSED.iter().any(|ending| entry_name.ends_with(ending))
-        {
-            continue;
-        }
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
-        if !metadata.is_file()
+    for (entry_path, entry_name, metadata) in rotated_files(path)? {
+        if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending))
             || metadata.len() < min_len
             || fingerprint::same_inode(&metadata, identity)
         {
             continue;
         }
-        let Ok(file) = File::open(entry.path()) else {
+        let Ok(file) = File::open(&entry_path) else {
             continue;
         };
         let head = fingerprint::read_head(&file, Some(&identity.fingerprint))?;
         if fingerprint::head_matches(&head, &identity.fingerprint) {
-            return Ok(Some((entry.path(), file)));
+            return Ok(Some((entry_path, file)));
         }
     }
     Ok(None)
+}
+
+/// The regular files in `path`'s directory under a rotated name of it (the log's name in front:
+/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata. Entries that vanish or
+/// cannot be read are passed over; `DirEntry::metadata` does not follow symlinks, so a link is not a
+/// rotated file.
+fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)>> {
+    let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+        return Ok(Vec::new());
+    };
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(directory)?.flatten() {
+        let Some(entry_name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if entry_name == name || !entry_name.starts_with(name) {
+            continue;
+        }
+        match entry.metadata() {
+            Ok(metadata) if metadata.is_file() => files.push((entry.path(), entry_name, metadata)),
+            _ => {}
+        }
+    }
+    Ok(files)
 }
