@@ -70,12 +70,12 @@ pub struct FilePosition {
     pub identity: FileIdentity,
     /// Offset of the first byte not yet handed on (just after the last complete line).
     pub offset: u64,
-    /// When the file's content began, in nanoseconds since the Unix epoch: its birth time, or the time
-    /// it was seen truncated (copytruncate starts a new content in the same file). The high part of
-    /// its lines' marks; kept in checkpoints so that a restart gives replayed lines the same marks.
-    /// Checkpoints from before it was kept read as 0 (then it is taken from the file again).
-    #[serde(default)]
-    pub epoch: u64,
+    /// The file's modification time (nanoseconds since the Unix epoch) as last seen while it held
+    /// this content: every file whose content came after this one was written later, which is how a
+    /// restart finds the rotated files that came after it (`sources/file/rotated.rs`). 0 in
+    /// checkpoints from before it was kept (then it is taken from the file again).
+    #[serde(default, alias = "epoch")]
+    pub written: u64,
 }
 
 /// A place in the systemd journal: the cursor of the last handled entry.

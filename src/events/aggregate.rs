@@ -142,6 +142,7 @@ impl Aggregator {
         let mark = side.located.drop.mark;
         let name = self.event_name(&side);
         if self.written.counted(&name, mark) {
+            log::trace!("Event {name}: the drop at {mark:?} was counted before a restart");
             self.replays_skipped += 1;
             return 0;
         }

@@ -74,7 +74,7 @@ fn position(offset: u64) -> Position {
             },
         },
         offset,
-        epoch: 0,
+        written: 0,
     })
 }
 

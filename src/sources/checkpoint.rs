@@ -178,7 +178,7 @@ mod tests {
                 },
             },
             offset,
-            epoch: 0,
+            written: 0,
         })
     }
 

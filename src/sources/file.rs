@@ -16,8 +16,8 @@
 //! gathered and sent by `sources/batcher.rs`, with `file/output.rs` adding what is the file's own.
 //!
 //! When the path names another file, a file may have come between (two rotations within one poll
-//! interval, or while the agent was stopped): it is found in the directory by its creation time and
-//! read first (`file/rotated.rs`).
+//! interval, or while the agent was stopped): it is found in the directory by when it was last
+//! written and read first (`file/rotated.rs`).
 //!
 //! Accepted limits, inherent to following a path: lines appended after our last read and before a
 //! copytruncate copy are only in the copy; a file that came between and was deleted or compressed
@@ -139,33 +139,33 @@ struct FollowedFile {
     /// start of a line still waiting for its `\n`, held in `lines`.
     read_offset: u64,
     lines: LineSplitter,
-    /// When the file's content began (nanoseconds since the Unix epoch): what came after it is found
-    /// by this (`file/rotated.rs`).
-    epoch: u64,
+    /// The file's modification time (nanoseconds since the Unix epoch) as last seen while it held the
+    /// content we read: files that came after it were written later (`file/rotated.rs`).
+    written: u64,
     /// The checksum of the file's first line, once it is complete: the content of line marks.
     content: Option<u64>,
 }
 
 impl FollowedFile {
-    /// Follows `file` from `offset`; its content began at `epoch` when known (a checkpoint says),
-    /// else at the file's birth.
+    /// Follows `file` from `offset`; it was last seen written at `written` when known (a checkpoint
+    /// says), else now.
     fn new(
         file: File,
         offset: u64,
-        epoch: Option<u64>,
+        written: Option<u64>,
         max_line_bytes: usize,
     ) -> io::Result<FollowedFile> {
         let identity = fingerprint::identify(&file)?;
-        let epoch = match epoch {
-            Some(epoch) if epoch != 0 => epoch,
-            _ => born(&file.metadata()?),
+        let written = match written {
+            Some(written) if written != 0 => written,
+            _ => modified(&file.metadata()?),
         };
         Ok(FollowedFile {
             file,
             identity,
             read_offset: offset,
             lines: LineSplitter::new(max_line_bytes),
-            epoch,
+            written,
             content: None,
         })
     }
@@ -175,15 +175,17 @@ impl FollowedFile {
         FileEnd {
             identity: self.identity,
             offset,
-            epoch: self.epoch,
+            written: self.written,
             content: self.content.unwrap_or_default(),
         }
     }
 
     /// Whether the file no longer holds the bytes we read: it is shorter than our offset, or its first
-    /// bytes changed. Extends the fingerprint of a file that was shorter than the fingerprint size.
+    /// bytes changed. Extends the fingerprint of a file that was shorter than the fingerprint size,
+    /// and notes when a file that still holds our content was last written.
     fn was_truncated(&mut self) -> io::Result<bool> {
-        if self.file.metadata()?.len() < self.read_offset {
+        let metadata = self.file.metadata()?;
+        if metadata.len() < self.read_offset {
             return Ok(true);
         }
         let known = self.identity.fingerprint;
@@ -194,6 +196,8 @@ impl FollowedFile {
         if head.len() > known.len as usize {
             self.identity.fingerprint = fingerprint::fingerprint_of(&head);
         }
+        // Looked at before the first bytes, which still match: the time is this content's.
+        self.written = self.written.max(modified(&metadata));
         Ok(false)
     }
 }
@@ -265,9 +269,7 @@ impl FileSource {
         let Some(next) = open_if_present(&path)? else {
             return Ok(Flow::Wait);
         };
-        // After the file we finished, also when it is that file started over (copytruncate).
-        let epoch = born(&next.metadata()?).max(followed.epoch + 1);
-        let next = FollowedFile::new(next, 0, Some(epoch), self.settings.max_line_bytes)?;
+        let next = FollowedFile::new(next, 0, None, self.settings.max_line_bytes)?;
         // Lines may have been appended to the old file since the read above: they come first.
         if !self.drain(followed)? || !self.finish(followed) {
             return Ok(Flow::Stopped);
@@ -280,7 +282,7 @@ impl FileSource {
         };
         self.metrics.rotations.with_label_values(&[kind]).inc();
         self.read.add(followed.identity);
-        let between = rotated::between(&path, &followed.file, followed.epoch, &mut self.read)?;
+        let between = rotated::between(&path, &followed.file, followed.written, &mut self.read)?;
         self.metrics
             .rotated_files
             .with_label_values(&["compressed_skipped"])
@@ -345,7 +347,9 @@ impl FileSource {
         );
         followed.identity = identity;
         followed.read_offset = 0;
-        followed.epoch = truncated_epoch(&followed.file)?;
+        // The truncated file's own time, not now: the content may have been written and rotated
+        // away already, and what came after it was written after it.
+        followed.written = modified(&followed.file.metadata()?);
         followed.content = None;
         Ok(true)
     }
@@ -422,25 +426,15 @@ fn open_if_present(path: &Path) -> io::Result<Option<File>> {
     }
 }
 
-/// When a file was born, in nanoseconds since the Unix epoch (its modification time where the file
-/// system keeps no birth time).
-fn born(metadata: &std::fs::Metadata) -> u64 {
-    let time = metadata.created().or_else(|_| metadata.modified());
-    time.ok()
+/// When a file was last written, in nanoseconds since the Unix epoch.
+fn modified(metadata: &std::fs::Metadata) -> u64 {
+    metadata
+        .modified()
+        .ok()
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |since| {
             u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
         })
-}
-
-/// The epoch of a file's new content after a truncation: now (after any earlier content of it).
-fn truncated_epoch(file: &File) -> io::Result<u64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        });
-    Ok(now.max(born(&file.metadata()?)))
 }
 
 /// The checksum of a file's first line (of its first 256 bytes when the line is longer), `None` while

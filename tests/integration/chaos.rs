@@ -81,11 +81,17 @@ fn cluster(api: &FakeApi) {
 fn append_lines(log: &Path, from: usize, to: usize) {
     let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00");
     let mut text = String::new();
+    let by_step = std::env::var_os("KIT_CHAOS_PORT_PER_STEP").is_some();
     for number in from..to {
         let pair = number % PAIRS + 1;
+        let port = if by_step {
+            8080 + number / STEP_LINES
+        } else {
+            8080
+        };
         text.push_str(&format!(
             "{stamp} node-1 kernel: calico-drop: IN=eth0 OUT=cali1 SRC=10.1.0.{pair} DST=10.2.0.{pair} \
-             LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID={number} DF PROTO=TCP SPT={} DPT=8080 WINDOW=64240 \
+             LEN=60 TOS=0x00 PREC=0x00 TTL=63 ID={number} DF PROTO=TCP SPT={} DPT={port} WINDOW=64240 \
              RES=0x00 SYN URGP=0 \n",
             1024 + number % 60_000
         ));
@@ -150,7 +156,11 @@ fn event_counts_add_up_exactly_through_kills_rotations_and_api_faults() {
     let mut rng = Rng(seed);
     let api = FakeApi::start();
     cluster(&api);
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("KIT_CHAOS_KEEP").is_some() {
+        eprintln!("keeping {}", dir.path().display());
+        dir.disable_cleanup(true);
+    }
     let log = dir.path().join("kern.log");
     let mut running = agent(dir.path(), &api);
     let (mut kills, mut rotations, mut outages) = (0, 0, 0);
@@ -216,6 +226,10 @@ fn event_counts_add_up_exactly_through_kills_rotations_and_api_faults() {
         }
         // Nothing more may come: a count above the lines would show now.
         std::thread::sleep(Duration::from_millis(500));
+        if std::env::var_os("KIT_CHAOS_KEEP").is_some() {
+            let events = serde_json::to_string(&api.events()).unwrap();
+            fs::write(dir.path().join("events.json"), events).unwrap();
+        }
         assert_eq!(
             total_count(&api),
             expected,

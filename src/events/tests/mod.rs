@@ -93,6 +93,6 @@ pub(super) fn position(offset: u64) -> Position {
             },
         },
         offset,
-        epoch: 0,
+        written: 0,
     })
 }

@@ -15,7 +15,7 @@ use crate::stop::Stop;
 
 /// Gathers lines into batches and sends them: a full batch at once, the rest at `flush`.
 pub(super) struct Output {
-    /// Each line ends at a file (and its content's epoch) and an offset; the path is the same for
+    /// Each line ends at a file (and when it was last seen written) and an offset; the path is the same for
     /// all, so it is added only when a batch is sent.
     batcher: Batcher<FileEnd>,
     metrics: Arc<Metrics>,
@@ -75,12 +75,12 @@ impl Output {
     }
 }
 
-/// Where a line ends: in which file (and when its content began), at which offset.
+/// Where a line ends: in which file (and when it was last seen written), at which offset.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct FileEnd {
     pub(super) identity: FileIdentity,
     pub(super) offset: u64,
-    pub(super) epoch: u64,
+    pub(super) written: u64,
     /// The checksum of the file's first line: names its content in line marks.
     pub(super) content: u64,
 }
@@ -90,6 +90,6 @@ fn position(path: &std::path::Path, end: &FileEnd) -> Position {
         path: path.to_path_buf(),
         identity: end.identity,
         offset: end.offset,
-        epoch: end.epoch,
+        written: end.written,
     })
 }

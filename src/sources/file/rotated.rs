@@ -4,12 +4,14 @@
 //! (`kern.log.1`, `kern.log-20261202`). It is found in the log's directory and read before the
 //! path's file.
 //!
-//! Which files came between is told by their creation times (statx birth time): a file created after
-//! the content we finished began (its birth, or the truncation that started it over), that is
-//! neither it nor the path's file nor one we read already. Renamed files keep their birth time, so
-//! the order of creation is the order in which they were at the path. A compressed one (`.gz`,
-//! `.xz`, ...) cannot be read: it is counted and skipped. Where the file system keeps no birth time,
-//! nothing is looked for (and the path's file follows at once).
+//! Which files came between is told by when they were last written (modification time): one writer
+//! writes one content at a time, so a content that came after the one we finished was written after
+//! any time we saw that one written. Rename keeps the time, and a copytruncate copy holds its
+//! original's content, so this holds for every rotated name; birth times do not (a file
+//! copytruncate started over was born long before its new content). A file written after the time
+//! we last saw ours written, that is neither ours nor the path's file nor one we read already, came
+//! between; they are read in the order they were written. A compressed one (`.gz`, `.xz`, ...)
+//! cannot be read: it is counted and skipped.
 //!
 //! A copy made by copytruncate holds lines we read from the original: its first bytes are those of
 //! a file we read, and files whose fingerprint we have seen are never read again as a file that
@@ -75,19 +77,24 @@ pub(super) struct Between {
     pub(super) compressed: Vec<PathBuf>,
 }
 
-/// The files in `path`'s directory created after the content of `finished` began (`epoch`, in
-/// nanoseconds since the Unix epoch: its birth, or the truncation that started it over), other than
-/// it and the file now at `path`, that this process has not read.
+/// The files in `path`'s directory written after `written` (nanoseconds since the Unix epoch: when
+/// we last saw `finished` written while it held the content we read), other than it and the file
+/// now at `path`, that this process has not read; the one written first is `next`.
 pub(super) fn between(
     path: &Path,
     finished: &File,
-    epoch: u64,
+    written: u64,
     read: &mut ReadFiles,
 ) -> std::io::Result<Between> {
     let mut found = Between::default();
     let finished_identity = fingerprint::identify(finished)?;
     let current = std::fs::metadata(path).ok();
-    let mut candidates: Vec<(std::time::Duration, u64, PathBuf)> = Vec::new();
+    let mut candidates: Vec<(
+        std::time::Duration,
+        Option<std::time::SystemTime>,
+        u64,
+        PathBuf,
+    )> = Vec::new();
     for (entry_path, entry_name, metadata) in rotated_files(path)? {
         let is_current = current.as_ref().is_some_and(|current| {
             current.dev() == metadata.dev() && current.ino() == metadata.ino()
@@ -95,16 +102,19 @@ pub(super) fn between(
         if is_current || fingerprint::same_inode(&metadata, &finished_identity) {
             continue;
         }
-        // Created before the content we finished began: an older rotation (or a copy of an older
-        // content of it), read before.
-        let Some(born) = metadata
-            .created()
+        // Last written before we saw ours written: an older rotation (or a copy of an older
+        // content), read before. The same time is not "before": file times move in clock ticks
+        // (a few ms), and a rotation right after our read can share its tick. A file of an older
+        // content in that tick is known by its first bytes if this process read it; after a
+        // restart it is read again, and its drops are replays that Events do not count twice.
+        let Some(modified) = metadata
+            .modified()
             .ok()
-            .and_then(|born| born.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|modified| modified.duration_since(std::time::UNIX_EPOCH).ok())
         else {
             continue;
         };
-        if born.as_nanos() < u128::from(epoch) {
+        if modified.as_nanos() < u128::from(written) {
             continue;
         }
         if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending)) {
@@ -113,10 +123,12 @@ pub(super) fn between(
             }
             continue;
         }
-        candidates.push((born, metadata.ino(), entry_path));
+        // Within one tick, the one created first (birth time where kept), then by inode.
+        let born = metadata.created().ok();
+        candidates.push((modified, born, metadata.ino(), entry_path));
     }
     candidates.sort();
-    for (_, _, candidate) in candidates {
+    for (_, _, _, candidate) in candidates {
         let Ok(file) = File::open(&candidate) else {
             continue;
         };

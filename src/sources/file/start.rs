@@ -80,20 +80,20 @@ impl FileSource {
         let max_line_bytes = self.settings.max_line_bytes;
         let current = match current {
             Some(file) if fingerprint::is_same_file(&file, &position.identity)? => {
-                let (mut offset, mut epoch) = (position.offset, Some(position.epoch));
+                let (mut offset, mut written) = (position.offset, Some(position.written));
                 if file.metadata()?.len() < offset {
                     info!("{path} was truncated while we were stopped; reading it from the start");
                     self.metrics
                         .rotations
                         .with_label_values(&["truncate"])
                         .inc();
-                    (offset, epoch) = (0, Some(super::truncated_epoch(&file)?));
+                    (offset, written) = (0, None);
                 }
                 self.announced_missing = false;
                 return Ok(Some(FollowedFile::new(
                     file,
                     offset,
-                    epoch,
+                    written,
                     max_line_bytes,
                 )?));
             }
@@ -108,16 +108,16 @@ impl FileSource {
                 rotated_path.display()
             );
             // Shorter than the checkpoint: it was truncated after all; whatever it holds is unread.
-            let (offset, epoch) = if rotated.metadata()?.len() < position.offset {
-                (0, super::truncated_epoch(&rotated)?)
+            let (offset, written) = if rotated.metadata()?.len() < position.offset {
+                (0, None)
             } else {
-                (position.offset, position.epoch)
+                (position.offset, Some(position.written))
             };
             self.announced_missing = false;
             return Ok(Some(FollowedFile::new(
                 rotated,
                 offset,
-                Some(epoch),
+                written,
                 max_line_bytes,
             )?));
         }
@@ -132,7 +132,7 @@ impl FileSource {
             return Ok(Some(FollowedFile::new(
                 copy,
                 position.offset,
-                Some(position.epoch),
+                Some(position.written),
                 max_line_bytes,
             )?));
         }

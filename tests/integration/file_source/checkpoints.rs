@@ -113,7 +113,7 @@ fn sample_position(offset: u64) -> Position {
             },
         },
         offset,
-        epoch: 0,
+        written: 0,
     })
 }
 
