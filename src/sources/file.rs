@@ -88,6 +88,7 @@ pub fn run(
         buffer: vec![0; READ_CHUNK_BYTES],
         announced_missing: false,
         read: ReadFiles::default(),
+        directory_modified: None,
     };
     let mut retry_delay = poll_interval.max(Duration::from_millis(10));
     loop {
@@ -212,6 +213,8 @@ struct FileSource {
     announced_missing: bool,
     /// The files read to their end, never to be read again (see `file/rotated.rs`).
     read: ReadFiles,
+    /// The log directory's modification time when last looked for files that came between.
+    directory_modified: Option<std::time::SystemTime>,
 }
 
 impl FileSource {
@@ -261,17 +264,48 @@ impl FileSource {
         };
         self.announced_missing = false;
         // Our open file keeps its inode allocated, so no other file can have it: same inode, same file.
-        // An empty new file is not switched to yet: until it has data the writer may still be finishing
-        // the old one (rsyslog writes the renamed file until logrotate's postrotate HUP).
-        if fingerprint::same_inode(&current, &followed.identity) || current.len() == 0 {
+        if fingerprint::same_inode(&current, &followed.identity) {
             return Ok(Flow::Wait);
         }
-        let Some(next) = open_if_present(&path)? else {
-            return Ok(Flow::Wait);
+        // An empty new file is not switched to yet: until it has data the writer may still be
+        // finishing ours (rsyslog writes the renamed file until logrotate's postrotate HUP). A file
+        // that came between with data is another matter: it was written after ours, which is done.
+        // It is looked for when the directory changed (a stat per poll, not a scan, while a quiet
+        // log stays empty after its rotation).
+        let next = if current.len() == 0 {
+            if !self.directory_changed()? {
+                return Ok(Flow::Wait);
+            }
+            None
+        } else {
+            let Some(next) = open_if_present(&path)? else {
+                return Ok(Flow::Wait);
+            };
+            Some(FollowedFile::new(
+                next,
+                0,
+                None,
+                self.settings.max_line_bytes,
+            )?)
         };
-        let next = FollowedFile::new(next, 0, None, self.settings.max_line_bytes)?;
-        // Lines may have been appended to the old file since the read above: they come first.
-        if !self.drain(followed)? || !self.finish(followed) {
+        // Lines may have been appended to ours since the read above: they come first.
+        if !self.drain(followed)? {
+            return Ok(Flow::Stopped);
+        }
+        let between = rotated::between(&path, followed, &mut self.read)?;
+        self.metrics
+            .rotated_files
+            .with_label_values(&["compressed_skipped"])
+            .inc_by(between.compressed.len() as u64);
+        let (next, came_between) = match (between.next, next) {
+            (Some((between_path, file)), _) => {
+                let file = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
+                (file, Some(between_path))
+            }
+            (None, Some(next)) => (next, None),
+            (None, None) => return Ok(Flow::Wait),
+        };
+        if !self.finish(followed) {
             return Ok(Flow::Stopped);
         }
         // A renamed file still has a name; a deleted one has none left.
@@ -282,30 +316,41 @@ impl FileSource {
         };
         self.metrics.rotations.with_label_values(&[kind]).inc();
         self.read.add(followed.identity);
-        let between = rotated::between(&path, &followed.file, followed.written, &mut self.read)?;
-        self.metrics
-            .rotated_files
-            .with_label_values(&["compressed_skipped"])
-            .inc_by(between.compressed.len() as u64);
-        if let Some((between_path, file)) = between.next {
-            info!(
-                "{} was rotated ({kind}); {} came between and is read first",
-                path.display(),
-                between_path.display()
-            );
-            self.metrics
-                .rotated_files
-                .with_label_values(&["read_between"])
-                .inc();
-            *followed = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
-            return Ok(Flow::Again);
+        match came_between {
+            Some(between_path) => {
+                info!(
+                    "{} was rotated ({kind}); {} came between and is read first",
+                    path.display(),
+                    between_path.display()
+                );
+                self.metrics
+                    .rotated_files
+                    .with_label_values(&["read_between"])
+                    .inc();
+            }
+            None => info!(
+                "{} was rotated ({kind}); reading the new file from its start",
+                path.display()
+            ),
         }
-        info!(
-            "{} was rotated ({kind}); reading the new file from its start",
-            path.display()
-        );
         *followed = next;
+        self.directory_modified = None;
         Ok(Flow::Again)
+    }
+
+    /// Whether the log's directory changed (an entry created, renamed or removed) since the last
+    /// call; true the first time.
+    fn directory_changed(&mut self) -> io::Result<bool> {
+        let directory = self
+            .settings
+            .path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let modified = std::fs::metadata(directory)?.modified()?;
+        let changed = self.directory_modified != Some(modified);
+        self.directory_modified = Some(modified);
+        Ok(changed)
     }
 
     /// After a truncation: reads the rest of copytruncate's copy first, if there is one, else starts

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use log::info;
 
+use super::FollowedFile;
 use crate::model::FileIdentity;
 use crate::sources::fingerprint;
 
@@ -77,17 +78,17 @@ pub(super) struct Between {
     pub(super) compressed: Vec<PathBuf>,
 }
 
-/// The files in `path`'s directory written after `written` (nanoseconds since the Unix epoch: when
-/// we last saw `finished` written while it held the content we read), other than it and the file
-/// now at `path`, that this process has not read; the one written first is `next`.
+/// The files in `path`'s directory written since we last saw `finished` written while it held the
+/// content we read, other than it (or a copy of it) and the file now at `path`, that this process
+/// has not read; the one written first is `next`.
 pub(super) fn between(
     path: &Path,
-    finished: &File,
-    written: u64,
+    finished: &FollowedFile,
     read: &mut ReadFiles,
 ) -> std::io::Result<Between> {
     let mut found = Between::default();
-    let finished_identity = fingerprint::identify(finished)?;
+    let finished_identity = finished.identity;
+    let written = finished.written;
     let current = std::fs::metadata(path).ok();
     let mut candidates: Vec<(
         std::time::Duration,
@@ -133,7 +134,11 @@ pub(super) fn between(
             continue;
         };
         let head = fingerprint::read_head(&file, None)?;
-        if head.is_empty() || read.contains(&head) {
+        // Empty: nothing to read yet. Our first bytes: a copy of ours.
+        if head.is_empty()
+            || read.contains(&head)
+            || fingerprint::head_matches(&head, &finished_identity.fingerprint)
+        {
             continue;
         }
         found.next = Some((candidate, file));

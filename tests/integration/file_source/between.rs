@@ -61,6 +61,24 @@ fn two_rotations_within_one_poll_interval_read_the_middle_file_too() {
 }
 
 #[test]
+fn a_middle_file_is_read_while_the_new_log_is_still_empty() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    append(&path, "a2\n");
+    rotate(&path, "b1\nb2\n");
+    // The last rotation leaves an empty log, as on a quiet node until its next message.
+    rotate(&path, "");
+    assert_eq!(tailer.take(3), lines(&["a2", "b1", "b2"]));
+    tailer.assert_no_more_lines();
+    append(&path, "c1\n");
+    assert_eq!(tailer.take(1), lines(&["c1"]));
+}
+
+#[test]
 fn three_rotations_within_one_poll_interval_read_both_middle_files_oldest_first() {
     let directory = tempfile::tempdir().unwrap();
     let path = log_path(&directory);
