@@ -27,6 +27,7 @@ bench:
 	$(CARGO) bench --locked --bench events
 	$(CARGO) bench --locked --bench journald
 	$(CARGO) bench --locked --bench nflog
+	$(CARGO) bench --locked --bench garbage
 
 # `make install` (as root) puts the binary, the systemd unit and an example environment file in place;
 # DESTDIR stages it (packaging), PREFIX moves the binary and the unit (the unit's ExecStart follows).

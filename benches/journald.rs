@@ -13,10 +13,10 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::journal::{self, close_writer, first_cursor, start_writer};
 use common::{Environment, JsonAgent, Percentiles};
 
 use kube_iptables_tailer::health::Health;
@@ -24,16 +24,12 @@ use kube_iptables_tailer::metrics::Metrics;
 use kube_iptables_tailer::model::JournalPosition;
 use kube_iptables_tailer::sources::journald::{self, JournaldSettings};
 
-const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 const LATENCY_ENTRIES: u32 = 300;
 const PACE: Duration = Duration::from_millis(10);
 const THROUGHPUT_ENTRIES: u32 = 200_000;
 
 fn main() {
-    if !Path::new(JOURNAL_REMOTE).exists() {
-        println!(
-            "journald bench skipped: {JOURNAL_REMOTE} is missing (Debian package systemd-journal-remote)"
-        );
+    if !journal::available("journald bench") {
         return;
     }
     latency();
@@ -166,32 +162,13 @@ fn throughput() {
 /// format.
 fn export(sequence: u32) -> Vec<u8> {
     let port = (sequence - 1) % 65_535 + 1;
-    format!(
-        "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID={}\n_TRANSPORT=kernel\nPRIORITY=4\n\
-         SYSLOG_FACILITY=0\nSYSLOG_IDENTIFIER=kernel\nMESSAGE=calico-drop: IN=eth0 OUT= \
-         MAC=8a:e3:5a:9a:33:d3:16:f8:da:93:4e:72:08:00 SRC=10.0.3.7 DST=10.0.1.5 LEN=29 TOS=0x00 \
-         PREC=0x00 TTL=64 ID=1 DF PROTO=UDP SPT=34393 DPT={port} LEN=9 \n\n",
-        chrono::Utc::now().timestamp_micros(),
-        monotonic_usec(),
-        boot_id(),
+    journal::export_kernel(
+        format!(
+        "calico-drop: IN=eth0 OUT= MAC=8a:e3:5a:9a:33:d3:16:f8:da:93:4e:72:08:00 SRC=10.0.3.7 \
+         DST=10.0.1.5 LEN=29 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=UDP SPT=34393 DPT={port} LEN=9 "
+        )
+        .as_bytes(),
     )
-    .into_bytes()
-}
-
-fn start_writer(path: &Path) -> Child {
-    Command::new(JOURNAL_REMOTE)
-        .arg(format!("--output={}", path.display()))
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start journal-remote")
-}
-
-fn close_writer(mut writer: Child) {
-    drop(writer.stdin.take());
-    assert!(writer.wait().unwrap().success(), "journal-remote failed");
 }
 
 fn start_agent(journal: &Path, state: Option<&Path>) -> JsonAgent {
@@ -204,35 +181,4 @@ fn start_agent(journal: &Path, state: Option<&Path>) -> JsonAgent {
             command.env("STATE_DIRECTORY", state);
         }
     })
-}
-
-/// The cursor of the oldest entry in the journal directory, read with sd-journal.
-fn first_cursor(journal: &Path) -> String {
-    let mut reader = systemd::journal::OpenDirectoryOptions::default()
-        .open_directory(journal.to_str().unwrap())
-        .expect("open the journal");
-    reader.seek_head().unwrap();
-    assert_eq!(reader.next().unwrap(), 1, "the journal has entries");
-    reader.cursor().unwrap()
-}
-
-fn boot_id() -> &'static str {
-    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    BOOT_ID.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .unwrap()
-            .trim()
-            .replace('-', "")
-    })
-}
-
-/// The monotonic clock in microseconds, as journald stamps an entry.
-fn monotonic_usec() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000
 }

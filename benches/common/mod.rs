@@ -5,6 +5,7 @@
 // Each bench compiles its own copy and uses only some of it.
 #![allow(dead_code)]
 
+pub mod journal;
 pub mod list_server;
 pub mod pods;
 
@@ -68,6 +69,10 @@ impl JsonAgent {
             .stdout(Stdio::piped());
         let child = command.spawn().expect("start the agent");
         JsonAgent { child, port }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The agent's stdout; there is one, taken by the first call.

@@ -80,6 +80,9 @@ impl FileSource {
         let max_line_bytes = self.settings.max_line_bytes;
         let current = match current {
             Some(file) if fingerprint::is_same_file(&file, &position.identity)? => {
+                if position.identity.fingerprint.len == 0 {
+                    return self.resume_unread(file, position);
+                }
                 let (mut offset, mut written) = (position.offset, Some(position.written));
                 if file.metadata()?.len() < offset {
                     info!("{path} was truncated while we were stopped; reading it from the start");
@@ -153,6 +156,33 @@ impl FileSource {
                 Ok(None)
             }
         }
+    }
+
+    /// Resumes in a file of which nothing was read (it was empty): it may have been written, copied
+    /// and truncated while we were stopped (copytruncate), so a copy written since comes first; then
+    /// the next poll moves on to the path's file, from its start.
+    fn resume_unread(
+        &mut self,
+        file: File,
+        position: &FilePosition,
+    ) -> io::Result<Option<FollowedFile>> {
+        let max_line_bytes = self.settings.max_line_bytes;
+        let unread = FollowedFile::new(file, 0, Some(position.written), max_line_bytes)?;
+        self.announced_missing = false;
+        let between = super::rotated::between(&self.settings.path, &unread, &mut self.read)?;
+        let Some((copy_path, copy)) = between.next else {
+            return Ok(Some(unread));
+        };
+        info!(
+            "{} was written and rotated while we were stopped: reading {} first",
+            self.settings.path.display(),
+            copy_path.display()
+        );
+        self.metrics
+            .rotated_files
+            .with_label_values(&["read_between"])
+            .inc();
+        Ok(Some(FollowedFile::new(copy, 0, None, max_line_bytes)?))
     }
 
     fn announce_waiting(&mut self) {

@@ -118,6 +118,33 @@ fn two_rotations_while_stopped_resume_in_the_first_and_read_the_middle_one() {
 }
 
 #[test]
+fn an_empty_file_written_copied_and_truncated_while_stopped_is_read_from_its_copy_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "").unwrap();
+    // Checkpointed while empty: nothing of it read, nothing known of its content.
+    let mut tailer = Tailer::start(settings(&path));
+    let end = tailer.start_position();
+    tailer.stop_without_lines();
+
+    append(&path, "a1\na2\n");
+    fs::copy(&path, path.with_extension("log.1")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, "b1\n");
+    let mut tailer = Tailer::start(FileSourceSettings {
+        start: Some(end),
+        ..settings(&path)
+    });
+    assert_eq!(tailer.take(3), lines(&["a1", "a2", "b1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
 fn a_copytruncate_copy_of_lines_read_is_not_read_again_after_a_later_rename() {
     let directory = tempfile::tempdir().unwrap();
     let path = log_path(&directory);

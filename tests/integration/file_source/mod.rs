@@ -166,6 +166,23 @@ impl Tailer {
         self.metrics.rotations.with_label_values(&[kind]).get()
     }
 
+    /// Where the source started reading (its first batch), waiting for it.
+    fn start_position(&mut self) -> FilePosition {
+        while self.start.is_none() {
+            let batch = self.batches.recv_timeout(WAIT).expect("the start position");
+            self.receive(batch);
+        }
+        self.start.clone().unwrap()
+    }
+
+    /// Stops the source, which handed on no line, and waits for its thread.
+    fn stop_without_lines(mut self) {
+        self.trigger.trigger();
+        let thread = self.thread.take().expect("joined once");
+        thread.join().expect("the source thread did not panic");
+        assert!(self.pending.is_empty() && self.last_end.is_none());
+    }
+
     /// Stops the source and waits for its thread; the end position of the last batch received.
     fn stop(mut self) -> FilePosition {
         self.trigger.trigger();
