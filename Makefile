@@ -2,7 +2,7 @@
 # installing what the tests need). `make bench` measures the README's numbers.
 CARGO ?= cargo
 
-.PHONY: run test deps lint bench build install image
+.PHONY: run test deps lint bench soak build install image
 run: build
 	scripts/run-sample.sh
 
@@ -28,6 +28,12 @@ bench:
 	$(CARGO) bench --locked --bench journald
 	$(CARGO) bench --locked --bench nflog
 	$(CARGO) bench --locked --bench garbage
+
+# `make soak` (not in CI): the chaos tests of every source kind for SOAK_SECONDS (30 minutes) each, at
+# once, with a new seed (printed); the Events' counts must add up exactly at the end.
+SOAK_SECONDS ?= 1800
+soak: deps
+	KIT_CHAOS_SECONDS=$(SOAK_SECONDS) $(CARGO) test --locked --test integration chaos:: -- --nocapture --test-threads 3
 
 # `make install` (as root) puts the binary, the systemd unit and an example environment file in place;
 # DESTDIR stages it (packaging), PREFIX moves the binary and the unit (the unit's ExecStart follows).

@@ -19,10 +19,11 @@
 //! interval, or while the agent was stopped): it is found in the directory by when it was last
 //! written and read first (`file/rotated.rs`).
 //!
-//! Accepted limits, inherent to following a path: lines appended after our last read and before a
-//! copytruncate copy are only in the copy; a file that came between and was deleted or compressed
-//! before we looked is not read; lines a writer still appends to the old file after the new file has
-//! data (two writers) are not read.
+//! Accepted limits, inherent to following a path: a file that came between and was deleted or
+//! compressed before we looked is not read; lines a writer still appends to the old file after the
+//! new file has data (two writers) are not read; a file we opened empty that is written, copied and
+//! truncated within one poll interval is read from its new content (its copy is found only after a
+//! restart, see `file/start.rs`).
 
 use std::fs::File;
 use std::io;

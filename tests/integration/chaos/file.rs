@@ -79,13 +79,7 @@ fn file_event_counts_add_up_exactly_through_kills_rotations_and_api_faults() {
     super::cluster(&api);
     let dir = super::directory();
     let path = dir.path().join("kern.log");
-    let start = || {
-        start_agent(
-            dir.path(),
-            &api,
-            &[("EVENTS_QPS", "500"), ("EVENTS_BURST", "1000")],
-        )
-    };
+    let start = || start_agent(dir.path(), &api, &super::agent_env());
     // Installed and running before the chaos: its first position is kept (a first start with no
     // checkpoint begins at the log's end, so lines written before it are not the agent's to read).
     let first = start();

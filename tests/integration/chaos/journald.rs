@@ -100,12 +100,14 @@ fn journald_event_counts_add_up_exactly_through_kills_rotations_vacuum_and_api_f
             dir.path(),
             &api,
             &[
-                ("LOG_SOURCE", "journald"),
-                ("JOURNAL_DIRECTORY", journal.to_str().unwrap()),
-                ("IPTABLES_LOG_PREFIX", PREFIX),
-                ("EVENTS_QPS", "500"),
-                ("EVENTS_BURST", "1000"),
-            ],
+                &[
+                    ("LOG_SOURCE", "journald"),
+                    ("JOURNAL_DIRECTORY", journal.to_str().unwrap()),
+                    ("IPTABLES_LOG_PREFIX", PREFIX),
+                ][..],
+                &super::agent_env(),
+            ]
+            .concat(),
         )
     };
     // Installed and running before the chaos, its first position kept: a kernel entry that is no

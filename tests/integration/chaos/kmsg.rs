@@ -49,11 +49,10 @@ fn kmsg_event_counts_add_up_exactly_through_kills_and_api_faults() {
             dir.path(),
             &api,
             &[
-                ("LOG_SOURCE", "kmsg"),
-                ("IPTABLES_LOG_PREFIX", &prefix),
-                ("EVENTS_QPS", "500"),
-                ("EVENTS_BURST", "1000"),
-            ],
+                &[("LOG_SOURCE", "kmsg"), ("IPTABLES_LOG_PREFIX", &prefix)][..],
+                &super::agent_env(),
+            ]
+            .concat(),
         )
     };
     let first = start();

@@ -6,8 +6,8 @@
 //! `file.rs`, `journald.rs`, `kmsg.rs`.
 //!
 //! The seed is printed and in every failure message; `KIT_CHAOS_SEED=N` runs that seed again.
-//! `KIT_CHAOS_NO_KILL` (`_NO_ROTATE`, `_NO_FAULTS`) leaves one kind of fault out, `KIT_CHAOS_LINES`
-//! writes more (`make soak`), `KIT_CHAOS_KEEP` keeps the test's directory (with `events.json`), and
+//! `KIT_CHAOS_NO_KILL` (`_NO_ROTATE`, `_NO_FAULTS`) leaves one kind of fault out,
+//! `KIT_CHAOS_SECONDS` writes for that long (`make soak`), `KIT_CHAOS_KEEP` keeps the test's directory (with `events.json`), and
 //! `KIT_CHAOS_PORT_PER_STEP` gives every step its own port (so its own Events: a shortfall names the
 //! lines it is in).
 
@@ -67,12 +67,29 @@ fn seed() -> u64 {
         })
 }
 
-/// Drops a run writes: `KIT_CHAOS_LINES`, or `default`.
-fn lines(default: usize) -> usize {
-    std::env::var("KIT_CHAOS_LINES")
+/// Drops a run writes: as many as `KIT_CHAOS_SECONDS` take at the steady rate (`make soak`), or
+/// `default`.
+fn lines(default: usize, step_lines: usize) -> usize {
+    let steps_per_second = 1_000 / STEP.as_millis() as usize;
+    std::env::var("KIT_CHAOS_SECONDS")
         .ok()
-        .and_then(|lines| lines.parse().ok())
-        .unwrap_or(default)
+        .and_then(|seconds| seconds.parse::<usize>().ok())
+        .map_or(default, |seconds| seconds * steps_per_second * step_lines)
+}
+
+/// The agent's settings every kind adds: a high Event rate (the drops come fast), and debug logs
+/// unless soaking (30 minutes of them would be gigabytes).
+pub fn agent_env() -> [(&'static str, &'static str); 3] {
+    let level = if std::env::var_os("KIT_CHAOS_SECONDS").is_some() {
+        "info"
+    } else {
+        "debug"
+    };
+    [
+        ("EVENTS_QPS", "500"),
+        ("EVENTS_BURST", "1000"),
+        ("LOG_LEVEL", level),
+    ]
 }
 
 /// The kernel's LOG text of drop `number` (without any syslog header): unique by its IP id and
@@ -107,7 +124,7 @@ pub struct Chaos<'a> {
     pub kind: &'static str,
     pub dir: &'a Path,
     pub api: &'a FakeApi,
-    /// Drops written when `KIT_CHAOS_LINES` does not say, and in each step.
+    /// Drops written when `KIT_CHAOS_SECONDS` does not say, and in each step.
     pub lines: usize,
     pub step_lines: usize,
     /// Per mille per step: a kill, a rotation.
@@ -149,7 +166,7 @@ pub fn run(chaos: &Chaos, log: &mut dyn ChaosLog, start: &dyn Fn() -> Agent) {
     eprintln!("{kind} chaos seed {seed} (KIT_CHAOS_SEED={seed} runs it again)");
     let mut rng = Rng(seed);
     let api = chaos.api;
-    let lines = lines(chaos.lines);
+    let lines = lines(chaos.lines, chaos.step_lines);
     let mut running = start();
     let (mut kills, mut rotations, mut outages) = (0, 0, 0);
     let mut written = 0;
@@ -236,22 +253,24 @@ fn counts(api: &FakeApi) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Waits until the Events add up to `expected`, or their counts stop changing (5 s) short of it or
-/// beyond; then asserts, naming each Event's count on failure.
+/// Waits until the Events add up to `expected` (or more: then it cannot come back), or their counts
+/// stop changing short of it for longer than a write's longest retry delay (30 s: after many
+/// outages a write may wait that long); then asserts, naming each Event's count on failure.
 fn settled(api: &FakeApi, dir: &Path, expected: u64, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(180);
     let (mut last, mut changed) = (counts(api), Instant::now());
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let now = counts(api);
         let total: u64 = now.values().sum();
-        if now != last {
-            (last, changed) = (now, Instant::now());
-        } else if total == expected || changed.elapsed() > Duration::from_secs(5) {
+        if total >= expected
+            || changed.elapsed() > Duration::from_secs(40)
+            || Instant::now() > deadline
+        {
             break;
         }
-        if Instant::now() > deadline {
-            break;
+        if now != last {
+            (last, changed) = (now, Instant::now());
         }
     }
     // Nothing more may come: a count above the drops would show now.
