@@ -113,6 +113,7 @@ impl JournaldSource {
     /// are handed on first, and `resume` moves past them.
     fn follow(&mut self) -> Result<(), JournalError> {
         let mut reader = Reader::open(self.directory.as_deref(), self.metrics.clone())?;
+        let at_tail = self.resume == Resume::Tail;
         self.resume = reader.position(&self.resume)?;
         if self.opened {
             self.metrics.source_reopens.inc();
@@ -128,6 +129,14 @@ impl JournaldSource {
                 "reading kernel entries of the system journal {}",
                 self.resume
             ),
+        }
+        // Starting at the tail (no checkpoint), where reading starts is handed on (and checkpointed)
+        // before any entry: a restart before the first entry resumes here, not at a later tail.
+        if let (true, Resume::After(cursor)) = (at_tail, &self.resume) {
+            self.output.mark(cursor);
+            if !self.output.flush() {
+                return Ok(());
+            }
         }
         self.health.set_ready(true);
         self.metrics.source_ready.set(1);

@@ -36,6 +36,11 @@ impl Output {
             .add(entry.line, entry.cursor, |cursor| position(cursor))
     }
 
+    /// Hands on a place without an entry (where reading starts), unless entries are waiting.
+    pub(super) fn mark(&mut self, cursor: &str) {
+        self.batcher.mark(cursor.to_string());
+    }
+
     /// The cursor of the last entry sent, if any was.
     pub(super) fn last_sent(&self) -> Option<&str> {
         self.batcher.last_sent().map(String::as_str)

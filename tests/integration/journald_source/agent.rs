@@ -157,7 +157,11 @@ fn without_a_checkpoint_reading_starts_at_the_tail() {
     write_file(&active, &drops(1..=3)); // history: written before the agent started
     let agent = start(root.path());
     wait_ready(&agent);
+    // The place it starts is kept at once: killed before any new entry, it resumes there.
+    wait_checkpointed(root.path());
+    agent.kill9();
     write_file(&active, &drops(4..=5));
+    let agent = start(root.path());
     assert_eq!(ports(&agent.expect_records(2)), [4, 5]);
     assert_eq!(agent.metric("kube_iptables_tailer_lines_read_total"), 2.0);
 }
