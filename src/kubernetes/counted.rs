@@ -10,11 +10,13 @@ use crate::model::{EventWrite, Mark};
 /// log rarely spreads over more files than this; the oldest content is forgotten first.
 const MAX_CONTENTS: usize = 16;
 
-/// An Event's count and how far into each content it has counted.
+/// An Event's count and how far into each content it has counted, as the server holds it, and the
+/// server's version of it (what a change is conditional on).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Stored {
     pub(super) count: u32,
     pub(super) through: Vec<Mark>,
+    pub(super) version: Option<String>,
 }
 
 /// The annotation's text for `through`.

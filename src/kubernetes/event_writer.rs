@@ -2,9 +2,13 @@
 //! succeed and reporting every write's outcome to the events stage.
 //!
 //! Counts are absolute on the wire: the writer remembers the count the server holds for each Event it
-//! wrote, and a write of `n` more drops PATCHes `count: known + n`. A retried PATCH therefore sets the
-//! same value again instead of adding twice. An Event that exists before we wrote it (a restart: its
-//! name is deterministic) answers our create with 409; we read its count and patch from there.
+//! wrote, and a write of `n` more drops PATCHes `count: known + n`, conditional on the Event's
+//! `resourceVersion` being the one we know. A retried PATCH therefore sets the same value again
+//! instead of adding twice, and a late request of a killed predecessor (sent before the kill,
+//! carried out after our read) cannot set an older count over ours: whichever comes second gets
+//! 409. A 409 means: read the Event and go on from what it holds — unless it carries this write's id
+//! (our own change, whose answer was lost), then the write is done. An Event that exists before we
+//! wrote it (a restart: its name is deterministic) answers our create with 409 the same way.
 //!
 //! Replays: every write also records in the Event how far into each content of the source it has
 //! counted (the `counted-through` annotation, `kubernetes/counted.rs`). A restarted agent reads again
@@ -125,8 +129,10 @@ struct Writer {
 /// What one request came to.
 enum Answer {
     Done(Value),
-    /// 409 on create, 404 on patch: the other path is right.
+    /// 409: the Event exists (create) or changed since we read it (patch).
     Conflict,
+    /// 404: the Event is gone (Events expire after an hour).
+    Missing,
     Retry(Option<Duration>),
     Reject,
 }
@@ -153,25 +159,33 @@ impl Writer {
                     if added == 0 {
                         // Every drop was counted before a restart: nothing to write, but what the
                         // Event holds is known now (the events stage compares later drops with it).
-                        self.remember(&write.name, stored.count, stored.through.clone());
+                        self.remember(&write.name, stored.clone());
                         self.replayed(write.count);
                         return Some(WriteResult::Accepted { created: false });
                     }
                     let through = through_after(write, &stored.through);
                     let answer = self
-                        .patch(write, stored.count.saturating_add(added), &through)
+                        .patch(write, stored.count.saturating_add(added), &through, stored)
                         .await;
                     (answer, added)
                 }
             };
             match answer {
-                Answer::Done(_) => {
+                Answer::Done(event) => {
                     let stored = known.as_ref();
                     let total = stored
                         .map_or(0, |stored| stored.count)
                         .saturating_add(added);
                     let through = through_after(write, stored.map_or(&[], |s| &s.through));
-                    self.remember(&write.name, total, through);
+                    let version = resource_version(&event);
+                    self.remember(
+                        &write.name,
+                        Stored {
+                            count: total,
+                            through,
+                            version,
+                        },
+                    );
                     self.replayed(write.count.saturating_sub(added));
                     if known.is_none() {
                         self.metrics.events_created.inc();
@@ -182,15 +196,22 @@ impl Writer {
                         created: known.is_none(),
                     });
                 }
-                // It exists: written by this very write, whose answer was lost (then it carries our
-                // write id and is done), or before a restart (then it is raised from the count it
-                // has, without the drops it counted already). If it cannot be read now, the write
-                // retries.
-                Answer::Conflict if known.is_none() => match self.get_existing(write).await {
+                // It exists (create), or changed since we read it (patch): changed by this very write,
+                // whose answer was lost (then it carries our write id and is done), or by another
+                // process — before a restart, or a killed predecessor's late request — (then it is
+                // raised from what it holds, without the drops it counted already). If it cannot be
+                // read now, the write retries.
+                Answer::Conflict => match self.get_existing(write).await {
                     Some((stored, id)) if id.as_deref() == Some(self.write_id(write).as_str()) => {
-                        self.remember(&write.name, stored.count, stored.through);
-                        self.metrics.events_created.inc();
-                        return Some(WriteResult::Accepted { created: true });
+                        self.remember(&write.name, stored);
+                        if known.is_none() {
+                            self.metrics.events_created.inc();
+                        } else {
+                            self.metrics.events_patched.inc();
+                        }
+                        return Some(WriteResult::Accepted {
+                            created: known.is_none(),
+                        });
                     }
                     Some((stored, _)) => {
                         known = Some(stored);
@@ -199,9 +220,17 @@ impl Writer {
                     None => {}
                 },
                 // Our Event is gone (Events expire after an hour): create it anew.
-                Answer::Conflict => {
+                Answer::Missing if known.is_some() => {
                     known = None;
                     continue;
+                }
+                Answer::Missing => {
+                    log::warn!(
+                        "the API answered 404 to creating Event {} in namespace {}",
+                        write.name,
+                        write.pod.namespace
+                    );
+                    return Some(WriteResult::Shed { reason: "rejected" });
                 }
                 Answer::Reject => return Some(WriteResult::Shed { reason: "rejected" }),
                 Answer::Retry(_) => {}
@@ -235,14 +264,11 @@ impl Writer {
             .map(|(stored, _)| stored.clone())
     }
 
-    fn remember(&self, name: &str, count: u32, through: Vec<Mark>) {
+    fn remember(&self, name: &str, stored: Stored) {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(
-                name.to_string(),
-                (Stored { count, through }, Instant::now()),
-            );
+            .insert(name.to_string(), (stored, Instant::now()));
     }
 
     /// Names this write uniquely (this process, this ticket), so that a create whose answer was lost
@@ -258,25 +284,37 @@ impl Writer {
             &PostParams::default(),
             serde_json::to_vec(&body).expect("JSON"),
         );
-        self.send(request, 409).await
+        self.send(request).await
     }
 
-    async fn patch(&self, write: &EventWrite, count: u32, through: &[Mark]) -> Answer {
-        let mut patch = json!({
+    /// Sets the Event's count and record, if it is still the version `stored` was read at.
+    async fn patch(
+        &self,
+        write: &EventWrite,
+        count: u32,
+        through: &[Mark],
+        stored: &Stored,
+    ) -> Answer {
+        let mut annotations = json!({WRITE_ID_ANNOTATION: self.write_id(write)});
+        if !through.is_empty() {
+            annotations[COUNTED_THROUGH_ANNOTATION] = json!(through_text(through));
+        }
+        let mut metadata = json!({"annotations": annotations});
+        if let Some(version) = &stored.version {
+            metadata["resourceVersion"] = json!(version);
+        }
+        let patch = json!({
+            "metadata": metadata,
             "count": count,
             "lastTimestamp": timestamp(write.last_seen),
             "message": write.message,
         });
-        if !through.is_empty() {
-            patch["metadata"] =
-                json!({"annotations": {COUNTED_THROUGH_ANNOTATION: through_text(through)}});
-        }
         let request = kube::core::Request::new(events_path(&write.pod.namespace)).patch(
             &write.name,
             &PatchParams::default(),
             &Patch::Merge(patch),
         );
-        self.send(request, 404).await
+        self.send(request).await
     }
 
     /// What an existing Event holds and the id of the write that created it, or `None` when it
@@ -284,7 +322,7 @@ impl Writer {
     async fn get_existing(&self, write: &EventWrite) -> Option<(Stored, Option<String>)> {
         let request = kube::core::Request::new(events_path(&write.pod.namespace))
             .get(&write.name, &GetParams::default());
-        match self.send(request, 404).await {
+        match self.send(request).await {
             Answer::Done(event) => {
                 let count = event["count"].as_u64().unwrap_or(1) as u32;
                 let annotations = &event["metadata"]["annotations"];
@@ -293,17 +331,22 @@ impl Writer {
                     .as_str()
                     .map(parse_through)
                     .unwrap_or_default();
-                Some((Stored { count, through }, id.map(str::to_string)))
+                let version = resource_version(&event);
+                let stored = Stored {
+                    count,
+                    through,
+                    version,
+                };
+                Some((stored, id.map(str::to_string)))
             }
             _ => None,
         }
     }
 
-    /// Sends a request and sorts its answer; `conflict` is the status that means "take the other path".
+    /// Sends a request and sorts its answer.
     async fn send(
         &self,
         request: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
-        conflict: u16,
     ) -> Answer {
         let request = match request {
             Ok(request) => request,
@@ -349,7 +392,8 @@ impl Writer {
             .with_label_values(&[&status.to_string()])
             .inc();
         match status {
-            _ if status == conflict => Answer::Conflict,
+            409 => Answer::Conflict,
+            404 => Answer::Missing,
             429 | 500..=599 => Answer::Retry(retry_after),
             _ => {
                 log::warn!(
@@ -360,6 +404,13 @@ impl Writer {
             }
         }
     }
+}
+
+/// The `resourceVersion` of an Event the server answered with.
+fn resource_version(event: &Value) -> Option<String> {
+    event["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn events_path(namespace: &str) -> String {

@@ -48,3 +48,29 @@ fn a_drop_one_event_counted_before_a_crash_is_not_counted_again_by_the_replay() 
         3.0
     );
 }
+
+#[test]
+fn an_event_another_writer_changed_meanwhile_is_raised_from_what_it_holds_not_overwritten() {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path(), &api, &[]);
+    wait_ready(&agent);
+    let time = Utc::now();
+    append_drop(dir.path(), time, "10.0.1.5", "10.0.3.7", "TCP", 5432, 2);
+    let event = wait_for_count(&api, "frontend-1", 2).remove(0);
+    // Another writer (a killed predecessor's request carried out late) sets the count to 10.
+    let namespace = event["metadata"]["namespace"].as_str().unwrap();
+    let name = event["metadata"]["name"].as_str().unwrap();
+    api.patch_event(namespace, name, &serde_json::json!({"count": 10}));
+
+    // Our next write was read at the old version: refused (409), read again, raised from 10.
+    append_drop(dir.path(), time, "10.0.1.5", "10.0.3.7", "TCP", 5432, 3);
+    wait_for_count(&api, "frontend-1", 13);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(events_on(&api, "frontend-1")[0]["count"], 13);
+    assert_eq!(
+        agent.metric("kube_iptables_tailer_api_errors_total{code=\"409\"}"),
+        1.0
+    );
+}

@@ -221,6 +221,15 @@ impl FakeApi {
         self.shared.lock().store.event(namespace, name)
     }
 
+    /// Changes a stored Event as another client's merge patch would (its resourceVersion moves on).
+    pub fn patch_event(&self, namespace: &str, name: &str, patch: &Value) -> Value {
+        self.shared
+            .lock()
+            .store
+            .change_event(namespace, name, patch, false)
+            .unwrap_or_else(|_| panic!("no Event {namespace}/{name} to patch"))
+    }
+
     /// The next `times` requests with `method` (`"*"`: any) and a path starting with `path_prefix`
     /// get `fault`. Rules are tried in the order they were added.
     pub fn fault(&self, method: &str, path_prefix: &str, times: usize, fault: Fault) {
