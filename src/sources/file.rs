@@ -21,9 +21,7 @@
 //!
 //! Accepted limits, inherent to following a path: a file that came between and was deleted or
 //! compressed before we looked is not read; lines a writer still appends to the old file after the
-//! new file has data (two writers) are not read; a file we opened empty that is written, copied and
-//! truncated within one poll interval is read from its new content (its copy is found only after a
-//! restart, see `file/start.rs`).
+//! new file has data (two writers) are not read.
 
 use std::fs::File;
 use std::io;
@@ -182,6 +180,11 @@ impl FollowedFile {
         }
     }
 
+    /// Whether nothing of the file's content was seen: not one byte read, none known.
+    fn knows_nothing(&self) -> bool {
+        self.read_offset == 0 && self.identity.fingerprint.len == 0
+    }
+
     /// Whether the file no longer holds the bytes we read: it is shorter than our offset, or its first
     /// bytes changed. Extends the fingerprint of a file that was shorter than the fingerprint size,
     /// and notes when a file that still holds our content was last written.
@@ -240,6 +243,15 @@ impl FileSource {
 
     /// One poll of an open file: truncation, new lines, rotation (the steps of the module docs).
     fn follow(&mut self, followed: &mut FollowedFile) -> io::Result<Flow> {
+        // Nothing known of its content (it was empty when we opened it): it may have been written,
+        // copied and truncated since, which its first bytes cannot tell (two copytruncates within
+        // one poll interval). Looked at once, when it first has data.
+        if followed.knows_nothing() && followed.file.metadata()?.len() > 0 {
+            if let Some(earlier) = self.written_before(followed)? {
+                *followed = earlier;
+                return Ok(Flow::Again);
+            }
+        }
         // Checked before reading: a file truncated and written again past our offset would otherwise
         // have the middle of other lines read from our old offset.
         if followed.was_truncated()? && !self.restart_truncated(followed)? {
@@ -293,7 +305,7 @@ impl FileSource {
         if !self.drain(followed)? {
             return Ok(Flow::Stopped);
         }
-        let between = rotated::between(&path, followed, &mut self.read)?;
+        let between = rotated::between(&path, followed, &mut self.read, false)?;
         self.metrics
             .rotated_files
             .with_label_values(&["compressed_skipped"])
@@ -337,6 +349,29 @@ impl FileSource {
         *followed = next;
         self.directory_modified = None;
         Ok(Flow::Again)
+    }
+
+    /// For a file of which nothing was read: a file written since we saw it written, holding an
+    /// earlier content of it (written, copied and truncated meanwhile), to read first. The next
+    /// poll finds that the path names another file and comes back to it, from its start.
+    fn written_before(&mut self, unread: &FollowedFile) -> io::Result<Option<FollowedFile>> {
+        // Copies only: a file renamed away that its writer still finished after ours was opened
+        // is older, and was read (or is not ours to read: we started after it).
+        let between = rotated::between(&self.settings.path, unread, &mut self.read, true)?;
+        let Some((earlier_path, earlier)) = between.next else {
+            return Ok(None);
+        };
+        info!(
+            "{} was written and rotated before we read it: reading {} first",
+            self.settings.path.display(),
+            earlier_path.display()
+        );
+        self.metrics
+            .rotated_files
+            .with_label_values(&["read_between"])
+            .inc();
+        let earlier = FollowedFile::new(earlier, 0, None, self.settings.max_line_bytes)?;
+        Ok(Some(earlier))
     }
 
     /// Whether the log's directory changed (an entry created, renamed or removed) since the last

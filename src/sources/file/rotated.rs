@@ -22,6 +22,7 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{File, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use log::info;
 
@@ -80,22 +81,20 @@ pub(super) struct Between {
 
 /// The files in `path`'s directory written since we last saw `finished` written while it held the
 /// content we read, other than it (or a copy of it) and the file now at `path`, that this process
-/// has not read; the one written first is `next`.
+/// has not read; the one written first is `next`. With `copies_only`, only files created since
+/// then (copies made of it; a file renamed away was created before).
 pub(super) fn between(
     path: &Path,
     finished: &FollowedFile,
     read: &mut ReadFiles,
+    copies_only: bool,
 ) -> std::io::Result<Between> {
     let mut found = Between::default();
     let finished_identity = finished.identity;
     let written = finished.written;
     let current = std::fs::metadata(path).ok();
-    let mut candidates: Vec<(
-        std::time::Duration,
-        Option<std::time::SystemTime>,
-        u64,
-        PathBuf,
-    )> = Vec::new();
+    // (last written, born, inode, path): the order to read them in.
+    let mut candidates: Vec<(Duration, Option<SystemTime>, u64, PathBuf)> = Vec::new();
     for (entry_path, entry_name, metadata) in rotated_files(path)? {
         let is_current = current.as_ref().is_some_and(|current| {
             current.dev() == metadata.dev() && current.ino() == metadata.ino()
@@ -126,6 +125,12 @@ pub(super) fn between(
         }
         // Within one tick, the one created first (birth time where kept), then by inode.
         let born = metadata.created().ok();
+        let born_since = born
+            .and_then(|born| born.duration_since(std::time::UNIX_EPOCH).ok())
+            .is_some_and(|born| born.as_nanos() >= u128::from(written));
+        if copies_only && !born_since {
+            continue;
+        }
         candidates.push((modified, born, metadata.ino(), entry_path));
     }
     candidates.sort();
@@ -134,11 +139,10 @@ pub(super) fn between(
             continue;
         };
         let head = fingerprint::read_head(&file, None)?;
-        // Empty: nothing to read yet. Our first bytes: a copy of ours.
-        if head.is_empty()
-            || read.contains(&head)
-            || fingerprint::head_matches(&head, &finished_identity.fingerprint)
-        {
+        // Empty: nothing to read yet. Our first bytes (when we know any): a copy of ours.
+        let ours = finished_identity.fingerprint.len > 0
+            && fingerprint::head_matches(&head, &finished_identity.fingerprint);
+        if head.is_empty() || read.contains(&head) || ours {
             continue;
         }
         found.next = Some((candidate, file));

@@ -169,20 +169,7 @@ impl FileSource {
         let max_line_bytes = self.settings.max_line_bytes;
         let unread = FollowedFile::new(file, 0, Some(position.written), max_line_bytes)?;
         self.announced_missing = false;
-        let between = super::rotated::between(&self.settings.path, &unread, &mut self.read)?;
-        let Some((copy_path, copy)) = between.next else {
-            return Ok(Some(unread));
-        };
-        info!(
-            "{} was written and rotated while we were stopped: reading {} first",
-            self.settings.path.display(),
-            copy_path.display()
-        );
-        self.metrics
-            .rotated_files
-            .with_label_values(&["read_between"])
-            .inc();
-        Ok(Some(FollowedFile::new(copy, 0, None, max_line_bytes)?))
+        Ok(Some(self.written_before(&unread)?.unwrap_or(unread)))
     }
 
     fn announce_waiting(&mut self) {

@@ -145,6 +145,22 @@ fn an_empty_file_written_copied_and_truncated_while_stopped_is_read_from_its_cop
 }
 
 #[test]
+fn an_empty_file_written_copied_and_truncated_within_one_poll_interval_is_read_from_its_copy_first()
+{
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    tailer.start_position();
+
+    append(&path, "a1\na2\n");
+    copytruncate(&path);
+    append(&path, "b1\n");
+    assert_eq!(tailer.take(3), lines(&["a1", "a2", "b1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
 fn a_copytruncate_copy_of_lines_read_is_not_read_again_after_a_later_rename() {
     let directory = tempfile::tempdir().unwrap();
     let path = log_path(&directory);
