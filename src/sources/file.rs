@@ -392,9 +392,9 @@ impl FileSource {
     /// After a truncation: reads the rest of copytruncate's copy first, if there is one, else starts
     /// the same file again from offset 0; false if stopped.
     fn restart_truncated(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
-        let path = &self.settings.path;
+        let path = self.settings.path.clone();
         if let Some((copy_path, copy)) =
-            rotated::copy_of(path, &followed.identity, followed.read_offset + 1)?
+            rotated::copy_of(&path, &followed.identity, followed.read_offset + 1)?
         {
             // The same content, so the same line marks; its partial last line goes on in the copy.
             // Once it is read, the path names another file (the truncated one): a rotation.
@@ -411,8 +411,12 @@ impl FileSource {
             followed.file = copy;
             return Ok(true);
         }
-        // The fallible step first, so that an error leaves everything as it was for the retry.
+        // Contents written and truncated away since we last saw ours (two copytruncates within one
+        // poll interval) are in copies written since: they come before the file's new content.
+        // The fallible steps first, so that an error leaves everything as it was for the retry.
+        let between = rotated::between(&path, followed, &mut self.read, false)?;
         let identity = fingerprint::identify(&followed.file)?;
+        let written = modified(&followed.file.metadata()?);
         if !self.finish(followed) {
             return Ok(false);
         }
@@ -420,17 +424,34 @@ impl FileSource {
             .rotations
             .with_label_values(&["truncate"])
             .inc();
+        self.metrics
+            .rotated_files
+            .with_label_values(&["compressed_skipped"])
+            .inc_by(between.compressed.len() as u64);
         // A copy copytruncate made holds these first bytes: never read again.
         self.read.add(followed.identity);
+        if let Some((between_path, file)) = between.next {
+            info!(
+                "{} was truncated; {} came between and is read first",
+                path.display(),
+                between_path.display()
+            );
+            self.metrics
+                .rotated_files
+                .with_label_values(&["read_between"])
+                .inc();
+            *followed = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
+            return Ok(true);
+        }
         info!(
             "{} was truncated; reading it again from the start",
-            self.settings.path.display()
+            path.display()
         );
         followed.identity = identity;
         followed.read_offset = 0;
         // The truncated file's own time, not now: the content may have been written and rotated
         // away already, and what came after it was written after it.
-        followed.written = modified(&followed.file.metadata()?);
+        followed.written = written;
         followed.content = None;
         Ok(true)
     }

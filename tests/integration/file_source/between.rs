@@ -161,6 +161,33 @@ fn an_empty_file_written_copied_and_truncated_within_one_poll_interval_is_read_f
 }
 
 #[test]
+fn two_copytruncates_within_one_poll_interval_read_the_middle_content_from_its_copy() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    // Everything of the first content was read; the second lives only in the second copy.
+    copytruncate(&path);
+    append(&path, "b1\nb2\n");
+    copytruncate(&path);
+    append(&path, "c1\n");
+    assert_eq!(tailer.take(3), lines(&["b1", "b2", "c1"]));
+    tailer.assert_no_more_lines();
+    // And with a tail of the first content in the first copy.
+    append(&path, "c2\n");
+    assert_eq!(tailer.take(1), lines(&["c2"]));
+    append(&path, "c3\n");
+    copytruncate(&path);
+    append(&path, "d1\n");
+    copytruncate(&path);
+    append(&path, "e1\n");
+    assert_eq!(tailer.take(3), lines(&["c3", "d1", "e1"]));
+    tailer.assert_no_more_lines();
+}
+
+#[test]
 fn a_copytruncate_copy_of_lines_read_is_not_read_again_after_a_later_rename() {
     let directory = tempfile::tempdir().unwrap();
     let path = log_path(&directory);
