@@ -66,11 +66,9 @@ fn file() {
     for _ in 0..LONG_LINE_BYTES >> 20 {
         out.write_all(&long).unwrap();
     }
-    writeln!(
-        out,
-        "\n2026-12-02T10:00:00.000000+00:00 node-1 kernel: {DROP}"
-    )
-    .unwrap();
+    // Stamped now: a drop older than PACKET_DROP_EXPIRATION_MINUTES is not reported.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00");
+    writeln!(out, "\n{now} node-1 kernel: {DROP}").unwrap();
     out.flush().unwrap();
     drop(out);
     let size = std::fs::metadata(&log).unwrap().len();
@@ -152,6 +150,9 @@ fn watch(what: &str, mut agent: JsonAgent) {
         printed.send(line).ok();
     });
     let (mut samples, mut ready_samples, mut max_rss, mut rss) = (0u32, 0u32, 0u64, Vec::new());
+    // Anonymous memory (the heap) apart: sd-journal maps journal files, whose pages count in RSS
+    // but belong to the page cache (reclaimable, shared).
+    let mut max_anon = 0u64;
     let line = loop {
         if let Ok(line) = record.recv_timeout(Duration::from_millis(100)) {
             break line;
@@ -163,6 +164,7 @@ fn watch(what: &str, mut agent: JsonAgent) {
         let now = common::status_kib(Process::Id(pid), "VmRSS:");
         max_rss = max_rss.max(now);
         rss.push(now);
+        max_anon = max_anon.max(common::status_kib(Process::Id(pid), "RssAnon:"));
         samples += 1;
         if common::http_get(agent.port, "/readyz").is_some_and(|(status, _)| status == 200) {
             ready_samples += 1;
@@ -191,12 +193,13 @@ fn watch(what: &str, mut agent: JsonAgent) {
     let quartile = |q: usize| rss.get(rss.len() * q / 4).copied().unwrap_or(0);
     println!(
         "{what}: the drop printed after {:.1} s, {cpu:.1} s CPU; RSS {:.1} MiB after 25 %, {:.1} MiB \
-         after 75 %, max sampled {:.1} MiB, peak {:.1} MiB; ready in {ready_samples} of {samples} \
-         samples; lines read {}, too long {}, skipped {}",
+         after 75 %, max sampled {:.1} MiB (anonymous {:.1} MiB), peak {:.1} MiB; ready in \
+         {ready_samples} of {samples} samples; lines read {}, too long {}, skipped {}",
         took.as_secs_f64(),
         quartile(1) as f64 / 1024.0,
         quartile(3) as f64 / 1024.0,
         max_rss as f64 / 1024.0,
+        max_anon as f64 / 1024.0,
         peak as f64 / 1024.0,
         metric("kube_iptables_tailer_lines_read_total"),
         metric("kube_iptables_tailer_lines_too_long_total"),
