@@ -15,9 +15,9 @@
 //! finds the file it was reading even if it was rotated meanwhile (see `file/start.rs`); batches are
 //! gathered and sent by `sources/batcher.rs`, with `file/output.rs` adding what is the file's own.
 //!
-//! When the path names another file, a file may have come between (two rotations within one poll
-//! interval, or while the agent was stopped): it is found in the directory by when it was last
-//! written and read first (`file/rotated.rs`).
+//! When the path names another file, or ours was truncated, `file/rotation.rs` moves on. A file may
+//! have come between (two rotations within one poll interval, or while the agent was stopped): it
+//! is found in the directory by when it was last written and read first (`file/rotated.rs`).
 //!
 //! Accepted limits, inherent to following a path: a file that came between and was deleted or
 //! compressed before we looked is not read; lines a writer still appends to the old file after the
@@ -25,7 +25,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,7 @@ use crate::stop::Stop;
 
 mod output;
 mod rotated;
+mod rotation;
 mod start;
 
 use output::{FileEnd, Output};
@@ -148,7 +149,7 @@ struct FollowedFile {
 
 impl FollowedFile {
     /// Follows `file` from `offset`; it was last seen written at `written` when known (a checkpoint
-    /// says), else now.
+    /// says), else at its modification time now.
     fn new(
         file: File,
         offset: u64,
@@ -280,180 +281,7 @@ impl FileSource {
         if fingerprint::same_inode(&current, &followed.identity) {
             return Ok(Flow::Wait);
         }
-        // An empty new file is not switched to yet: until it has data the writer may still be
-        // finishing ours (rsyslog writes the renamed file until logrotate's postrotate HUP). A file
-        // that came between with data is another matter: it was written after ours, which is done.
-        // It is looked for when the directory changed (a stat per poll, not a scan, while a quiet
-        // log stays empty after its rotation).
-        let next = if current.len() == 0 {
-            if !self.directory_changed()? {
-                return Ok(Flow::Wait);
-            }
-            None
-        } else {
-            let Some(next) = open_if_present(&path)? else {
-                return Ok(Flow::Wait);
-            };
-            Some(FollowedFile::new(
-                next,
-                0,
-                None,
-                self.settings.max_line_bytes,
-            )?)
-        };
-        // Lines may have been appended to ours since the read above: they come first.
-        if !self.drain(followed)? {
-            return Ok(Flow::Stopped);
-        }
-        let between = rotated::between(&path, followed, &mut self.read, false)?;
-        self.metrics
-            .rotated_files
-            .with_label_values(&["compressed_skipped"])
-            .inc_by(between.compressed.len() as u64);
-        let (next, came_between) = match (between.next, next) {
-            (Some((between_path, file)), _) => {
-                let file = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
-                (file, Some(between_path))
-            }
-            (None, Some(next)) => (next, None),
-            (None, None) => return Ok(Flow::Wait),
-        };
-        if !self.finish(followed) {
-            return Ok(Flow::Stopped);
-        }
-        // A renamed file still has a name; a deleted one has none left.
-        let kind = if followed.file.metadata()?.nlink() == 0 {
-            "recreate"
-        } else {
-            "rename"
-        };
-        self.metrics.rotations.with_label_values(&[kind]).inc();
-        self.read.add(followed.identity);
-        match came_between {
-            Some(between_path) => {
-                info!(
-                    "{} was rotated ({kind}); {} came between and is read first",
-                    path.display(),
-                    between_path.display()
-                );
-                self.metrics
-                    .rotated_files
-                    .with_label_values(&["read_between"])
-                    .inc();
-            }
-            None => info!(
-                "{} was rotated ({kind}); reading the new file from its start",
-                path.display()
-            ),
-        }
-        *followed = next;
-        self.directory_modified = None;
-        Ok(Flow::Again)
-    }
-
-    /// For a file of which nothing was read: a file written since we saw it written, holding an
-    /// earlier content of it (written, copied and truncated meanwhile), to read first. The next
-    /// poll finds that the path names another file and comes back to it, from its start.
-    fn written_before(&mut self, unread: &FollowedFile) -> io::Result<Option<FollowedFile>> {
-        // Copies only: a file renamed away that its writer still finished after ours was opened
-        // is older, and was read (or is not ours to read: we started after it).
-        let between = rotated::between(&self.settings.path, unread, &mut self.read, true)?;
-        let Some((earlier_path, earlier)) = between.next else {
-            return Ok(None);
-        };
-        info!(
-            "{} was written and rotated before we read it: reading {} first",
-            self.settings.path.display(),
-            earlier_path.display()
-        );
-        self.metrics
-            .rotated_files
-            .with_label_values(&["read_between"])
-            .inc();
-        let earlier = FollowedFile::new(earlier, 0, None, self.settings.max_line_bytes)?;
-        Ok(Some(earlier))
-    }
-
-    /// Whether the log's directory changed (an entry created, renamed or removed) since the last
-    /// call; true the first time.
-    fn directory_changed(&mut self) -> io::Result<bool> {
-        let directory = self
-            .settings
-            .path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let modified = std::fs::metadata(directory)?.modified()?;
-        let changed = self.directory_modified != Some(modified);
-        self.directory_modified = Some(modified);
-        Ok(changed)
-    }
-
-    /// After a truncation: reads the rest of copytruncate's copy first, if there is one, else starts
-    /// the same file again from offset 0; false if stopped.
-    fn restart_truncated(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
-        let path = self.settings.path.clone();
-        if let Some((copy_path, copy)) =
-            rotated::copy_of(&path, &followed.identity, followed.read_offset + 1)?
-        {
-            // The same content, so the same line marks; its partial last line goes on in the copy.
-            // Once it is read, the path names another file (the truncated one): a rotation.
-            info!(
-                "{} was truncated; reading the rest of its copy {} first",
-                path.display(),
-                copy_path.display()
-            );
-            self.metrics
-                .rotations
-                .with_label_values(&["truncate"])
-                .inc();
-            followed.identity = fingerprint::identify(&copy)?;
-            followed.file = copy;
-            return Ok(true);
-        }
-        // Contents written and truncated away since we last saw ours (two copytruncates within one
-        // poll interval) are in copies written since: they come before the file's new content.
-        // The fallible steps first, so that an error leaves everything as it was for the retry.
-        let between = rotated::between(&path, followed, &mut self.read, false)?;
-        let identity = fingerprint::identify(&followed.file)?;
-        let written = modified(&followed.file.metadata()?);
-        if !self.finish(followed) {
-            return Ok(false);
-        }
-        self.metrics
-            .rotations
-            .with_label_values(&["truncate"])
-            .inc();
-        self.metrics
-            .rotated_files
-            .with_label_values(&["compressed_skipped"])
-            .inc_by(between.compressed.len() as u64);
-        // A copy copytruncate made holds these first bytes: never read again.
-        self.read.add(followed.identity);
-        if let Some((between_path, file)) = between.next {
-            info!(
-                "{} was truncated; {} came between and is read first",
-                path.display(),
-                between_path.display()
-            );
-            self.metrics
-                .rotated_files
-                .with_label_values(&["read_between"])
-                .inc();
-            *followed = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
-            return Ok(true);
-        }
-        info!(
-            "{} was truncated; reading it again from the start",
-            path.display()
-        );
-        followed.identity = identity;
-        followed.read_offset = 0;
-        // The truncated file's own time, not now: the content may have been written and rotated
-        // away already, and what came after it was written after it.
-        followed.written = written;
-        followed.content = None;
-        Ok(true)
+        self.move_on(followed, &current)
     }
 
     /// Reads from the offset to the end of the file, handing on every complete line; false if stopped.
