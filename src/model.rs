@@ -122,6 +122,32 @@ pub struct PacketDrop {
     pub packet: Packet,
     /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
     pub mark: Option<Mark>,
+    /// The policy that dropped it, where the log names one (`parse/policy.rs`).
+    pub policy: Option<Policy>,
+}
+
+/// A network policy that dropped a packet, as the CNI's log names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+    pub kind: PolicyKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The kind of a [`Policy`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// A `networking.k8s.io/v1` NetworkPolicy.
+    NetworkPolicy,
+}
+
+impl PolicyKind {
+    /// The kind as Kubernetes names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::NetworkPolicy => "NetworkPolicy",
+        }
+    }
 }
 
 /// The netfilter LOG fields that describe the packet.

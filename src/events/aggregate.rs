@@ -3,7 +3,8 @@
 //!
 //! A drop counts toward one Event per pod end: the sender's (`Sending`, the peer is the destination) and
 //! the receiver's (`Receiving`, the peer is the source); nodes and external hosts get none. Repeats of
-//! the same (pod, direction, peer IP, port or ICMP type, protocol) within one time bucket are one Event.
+//! the same (pod, direction, peer IP, port or ICMP type, protocol, and policy where the log names one)
+//! within one time bucket are one Event.
 //! Buckets are aligned to multiples of the repeat interval since the Unix epoch, and the Event name is a
 //! stable checksum of all of that, so a retry or a restart that replays a drop raises the same Event.
 //!
@@ -20,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::checksum::checksum;
-use crate::events::message::event_message;
+use crate::events::message::{event_message, with_policy};
 use crate::events::replay::{PendingMarks, Written};
 use crate::model::{
     Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
@@ -157,13 +158,16 @@ impl Aggregator {
             return 1;
         }
         let packet = &side.located.drop.packet;
-        let message = event_message(
-            side.direction,
-            side.peer,
-            side.peer_ip,
-            packet.protocol,
-            packet.transport,
-            self.identifier,
+        let message = with_policy(
+            event_message(
+                side.direction,
+                side.peer,
+                side.peer_ip,
+                packet.protocol,
+                packet.transport,
+                self.identifier,
+            ),
+            side.located.drop.policy.as_ref(),
         );
         let order = self.next_order;
         self.next_order += 1;
@@ -200,13 +204,19 @@ impl Aggregator {
             Transport::Icmp { kind, code } => format!("{kind}/{code}"),
             Transport::None => String::new(),
         };
-        let key = format!(
+        let mut key = format!(
             "{}\0{}\0{direction}\0{}\0{transport}\0{}\0{bucket_start}",
             self.node_name,
             side.pod.uid,
             side.peer_ip,
             packet.protocol.name(),
         );
+        // Drops by different policies are different Events; without a policy the name is the one
+        // earlier versions gave (a restart across an upgrade raises the same Events).
+        if let Some(policy) = &side.located.drop.policy {
+            let kind = policy.kind.name();
+            key.push_str(&format!("\0{kind}\0{}\0{}", policy.namespace, policy.name));
+        }
         let hash = checksum(key.as_bytes());
         let pod_name: String = side.pod.name.chars().take(MAX_POD_NAME_CHARS).collect();
         // A cut name may end in '-' or '.', which would make "x-.hash" or "x..hash": not a valid name.

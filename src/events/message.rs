@@ -1,10 +1,25 @@
 //! The text of an Event, word for word as the original agent wrote it: `Packet dropped when sending
 //! traffic to NAME (IP) on port DPT/PROTO` on the sending pod, `... when receiving traffic from ...` on
-//! the receiving one. Users grep for these words and alert on them, so they are a contract.
+//! the receiving one. Users grep for these words and alert on them, so they are a contract. Where the
+//! log names the policy that dropped the packet, the text goes on after those words: `... on port
+//! 80/TCP by NetworkPolicy shop/deny-all`; without one it is exactly the original's.
 
 use std::net::IpAddr;
 
-use crate::model::{Direction, Endpoint, PodIdentifier, Protocol, Transport};
+use crate::model::{Direction, Endpoint, PodIdentifier, Policy, Protocol, Transport};
+
+/// `message` followed by the policy that dropped the packet, if the log named one.
+pub fn with_policy(message: String, policy: Option<&Policy>) -> String {
+    match policy {
+        Some(policy) => format!(
+            "{message} by {} {}/{}",
+            policy.kind.name(),
+            policy.namespace,
+            policy.name
+        ),
+        None => message,
+    }
+}
 
 /// The message of the Event about one side of a drop: `peer` is the other end, `peer_ip` its IP as the
 /// packet carried it.

@@ -3,6 +3,7 @@
 //! Labels carry only small fixed sets (reasons, kinds) or namespaces with a cap, never IPs, ports or pod
 //! names, so the number of series stays bounded whatever the traffic is.
 
+pub mod policy;
 pub mod server;
 
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
@@ -49,6 +50,9 @@ pub struct Metrics {
     pub events_patched: IntCounter,
     /// Drops read again after a restart that their Event had counted already (not added again).
     pub events_replays_skipped: IntCounter,
+    /// Drops whose log names the policy, by its namespace and name and the direction it guards
+    /// (`metrics/policy.rs` bounds the label values).
+    pub policy_drops: IntCounterVec,
     /// Event writes waiting (aggregating) for the rate limit or the API.
     pub events_pending: IntGauge,
     /// Failed API requests, by HTTP status code or `network`.
@@ -148,6 +152,12 @@ impl Metrics {
                 "events_replays_skipped_total",
                 "Drops read again after a restart that their Event had counted already",
             ),
+            policy_drops: counter_vec(
+                "policy_drops_total",
+                "Drops whose log names the policy, by its namespace and name and the direction it \
+                 guards (ingress, egress, unknown)",
+                &["namespace", "policy", "direction"],
+            ),
             events_pending: gauge(
                 "events_pending",
                 "Event writes waiting for the rate limit or the API",
@@ -204,7 +214,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 31] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 32] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -224,6 +234,7 @@ impl Metrics {
             Box::new(self.events_created.clone()),
             Box::new(self.events_patched.clone()),
             Box::new(self.events_replays_skipped.clone()),
+            Box::new(self.policy_drops.clone()),
             Box::new(self.events_pending.clone()),
             Box::new(self.api_errors.clone()),
             Box::new(self.pod_index_size.clone()),

@@ -4,6 +4,7 @@
 //! ([`Parser::new`]) and, for timestamps without a year, the current time.
 
 pub mod netfilter;
+pub mod policy;
 pub mod stage;
 pub mod time;
 
@@ -128,8 +129,13 @@ impl Parser {
         time: DateTime<Utc>,
         hostname: Option<String>,
     ) -> Result<PacketDrop, NotDrop> {
-        let fields = found.fields.and_then(|start| text.get(start..));
-        let packet = netfilter::parse_fields(fields.ok_or(NotDrop::MissingField("IN"))?)?;
+        let fields_start = found.fields.ok_or(NotDrop::MissingField("IN"))?;
+        let fields = text
+            .get(fields_start..)
+            .ok_or(NotDrop::MissingField("IN"))?;
+        let packet = netfilter::parse_fields(fields)?;
+        // The prefix as logged: the configured one and what follows it up to the fields.
+        let logged = text.get(found.start..fields_start).unwrap_or_default();
         let prefix = self
             .prefixes
             .get(found.prefix)
@@ -141,6 +147,7 @@ impl Parser {
             packet,
             // The parser sees text only; the parse stage adds the line's mark.
             mark: None,
+            policy: policy::from_prefix(logged),
         })
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::metrics::Metrics;
+use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
 use crate::model::{Batch, Endpoint, Located, PacketDrop};
 use crate::stop::Stop;
 use dns::ReverseDns;
@@ -37,6 +38,7 @@ pub fn run(
         return;
     }
     let mut labels = NamespaceLabels::new(MAX_NAMESPACE_LABELS);
+    let mut policy_labels = PolicyLabels::new(MAX_POLICY_LABELS);
     for batch in input {
         let items = batch
             .items
@@ -46,6 +48,11 @@ pub fn run(
                 let src = labels.of(&located.src);
                 let dst = labels.of(&located.dst);
                 metrics.packet_drops.with_label_values(&[src, dst]).inc();
+                if let Some(policy) = &located.drop.policy {
+                    let policy_labels =
+                        policy_labels.of(policy, Some(&located.src), Some(&located.dst));
+                    metrics.policy_drops.with_label_values(&policy_labels).inc();
+                }
                 located
             })
             .collect();

@@ -43,6 +43,7 @@ fn drop_between(src: &str, dst: &str) -> PacketDrop {
         hostname: Some("node-7".to_string()),
         prefix: "calico-drop:".to_string(),
         mark: None,
+        policy: None,
         packet: Packet {
             in_interface: "cali1234".to_string(),
             out_interface: "eth0".to_string(),

@@ -7,6 +7,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 
 use crate::metrics::Metrics;
+use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
 use crate::model::{Batch, PacketDrop, Position, Transport};
 
 /// Namespace label for `packet_drops_count` until drops are resolved to pods.
@@ -40,6 +41,16 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u8>,
     flags: Vec<&'static str>,
+    /// The policy that dropped it, where the log names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<PolicyRecord<'a>>,
+}
+
+#[derive(Serialize)]
+struct PolicyRecord<'a> {
+    kind: &'static str,
+    namespace: &'a str,
+    name: &'a str,
 }
 
 impl<'a> Record<'a> {
@@ -69,6 +80,11 @@ impl<'a> Record<'a> {
             len: packet.length,
             ttl: packet.ttl,
             flags: packet.flags.names(),
+            policy: drop.policy.as_ref().map(|policy| PolicyRecord {
+                kind: policy.kind.name(),
+                namespace: &policy.namespace,
+                name: &policy.name,
+            }),
         }
     }
 }
@@ -84,12 +100,17 @@ pub fn run(
     let drops_unknown = metrics
         .packet_drops
         .with_label_values(&[UNKNOWN_NAMESPACE, UNKNOWN_NAMESPACE]);
+    let mut policy_labels = PolicyLabels::new(MAX_POLICY_LABELS);
     for batch in input {
         for drop in &batch.items {
             serde_json::to_writer(&mut out, &Record::new(drop))?;
             out.write_all(b"\n")?;
             metrics.records_written.inc();
             drops_unknown.inc();
+            if let Some(policy) = &drop.policy {
+                let labels = policy_labels.of(policy, None, None);
+                metrics.policy_drops.with_label_values(&labels).inc();
+            }
         }
         out.flush()?;
         if let (Some(acks), Some(end)) = (&acks, batch.end) {

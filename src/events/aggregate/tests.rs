@@ -305,3 +305,55 @@ fn batches_without_a_position_settle_without_an_ack() {
     assert_eq!(events.unacked_batches(), 0);
     assert!(events.is_settled());
 }
+
+#[test]
+fn a_named_policy_is_in_the_text_and_makes_its_own_event() {
+    use crate::model::{Policy, PolicyKind};
+    let by = |name: &str| {
+        let mut drop = web_to_example(80, 30);
+        drop.drop.policy = Some(Policy {
+            kind: PolicyKind::NetworkPolicy,
+            namespace: "shop".to_string(),
+            name: name.to_string(),
+        });
+        drop
+    };
+    let mut events = aggregator(10);
+    events.add_batch(batch(
+        vec![
+            by("deny-egress"),
+            by("deny-egress"),
+            by("lockdown"),
+            web_to_example(80, 31),
+        ],
+        1,
+    ));
+    let mut writes: Vec<EventWrite> = std::iter::from_fn(|| events.next_write()).collect();
+    writes.sort_by(|a, b| a.message.cmp(&b.message));
+    let texts: Vec<(&str, u32)> = writes
+        .iter()
+        .map(|write| (write.message.as_str(), write.count))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (
+                "Packet dropped when sending traffic to example.com (93.184.216.34) on port 80/TCP",
+                1
+            ),
+            (
+                "Packet dropped when sending traffic to example.com (93.184.216.34) on port 80/TCP \
+                 by NetworkPolicy shop/deny-egress",
+                2
+            ),
+            (
+                "Packet dropped when sending traffic to example.com (93.184.216.34) on port 80/TCP \
+                 by NetworkPolicy shop/lockdown",
+                1
+            ),
+        ]
+    );
+    // Without a policy, the name of earlier versions.
+    assert_eq!(writes[0].name, "web-1.abe0d9286bb0d3e8");
+    assert_ne!(writes[1].name, writes[2].name);
+}

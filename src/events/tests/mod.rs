@@ -58,6 +58,7 @@ pub(super) fn tcp(
             hostname: Some(NODE.to_string()),
             prefix: "DROP:".to_string(),
             mark: None,
+            policy: None,
             packet: Packet {
                 in_interface: "eth0".to_string(),
                 out_interface: String::new(),

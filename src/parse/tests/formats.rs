@@ -18,6 +18,7 @@ fn rsyslog_file_format_line_gives_time_and_host() {
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
         mark: None,
+        policy: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drops[0], expected);
@@ -38,6 +39,7 @@ fn rsyslog_traditional_line_gets_the_year_and_the_local_offset() {
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
         mark: None,
+        policy: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drop, expected);
@@ -53,6 +55,7 @@ fn rsyslog_tailer_template_line_has_no_kernel_tag() {
         hostname: Some("vm".into()),
         prefix: "KITCHK-UDP:".into(),
         mark: None,
+        policy: None,
         packet: sample_udp_packet(),
     };
     assert_eq!(drop, expected);
@@ -89,6 +92,7 @@ fn ulogd2_logemu_line_parses() {
         hostname: Some("node-7".into()),
         prefix: "calico-drop".into(),
         mark: None,
+        policy: None,
         packet: Packet {
             in_interface: "eth0".into(),
             out_interface: String::new(),

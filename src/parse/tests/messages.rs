@@ -11,6 +11,7 @@ fn ipv4_tcp_line_with_mac_gives_every_field() {
         hostname: None,
         prefix: "KITCHK:".into(),
         mark: None,
+        policy: None,
         packet: Packet {
             in_interface: "lo".into(),
             out_interface: String::new(),
@@ -59,6 +60,7 @@ fn ipv6_tcp_line_reads_expanded_addresses_and_hoplimit() {
             hostname: None,
             prefix: "KITCHK:".into(),
             mark: None,
+            policy: None,
             packet: expected
         }
     );

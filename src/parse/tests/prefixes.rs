@@ -86,3 +86,36 @@ fn prefix_inside_the_header_does_not_count() {
         Err(NotDrop::MissingField("IN"))
     );
 }
+
+#[test]
+fn the_policy_named_after_the_prefix_is_the_drops_policy() {
+    // kube-router as k3s ships it, through ulogd2's syslog emulation (`IPTABLES_LOG_PREFIX=DROP by
+    // policy`): the policy follows the configured prefix, before the fields.
+    let line = "Dec  2 10:00:00 node-1 DROP by policy shop/deny-all IN=eth0 OUT= MAC=8a:e3:5a:9a:33:d3:16:f8:da:93:4e:72:08:00 SRC=10.0.1.5 DST=10.0.2.9 LEN=60 TOS=00 PREC=0x00 TTL=63 ID=1 DF PROTO=TCP SPT=51234 DPT=80 SEQ=1 ACK=0 WINDOW=64240 SYN URGP=0 MARK=0 ";
+    let drop = parser(&["DROP by policy"])
+        .parse_line(line, utc("2026-12-02T10:00:30Z"))
+        .expect("a drop");
+    assert_eq!(drop.prefix, "DROP by policy");
+    let policy = drop.policy.expect("the policy");
+    assert_eq!(
+        (
+            policy.kind.name(),
+            policy.namespace.as_str(),
+            policy.name.as_str()
+        ),
+        ("NetworkPolicy", "shop", "deny-all")
+    );
+    assert_eq!(
+        drop.packet.transport,
+        Transport::Ports {
+            src: 51234,
+            dst: 80
+        }
+    );
+    // A prefix that names none: no policy.
+    let message = "calico-drop: IN=eth0 OUT= SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TTL=64 ID=1 PROTO=TCP SPT=1 DPT=80 ";
+    let drop = parser(&["calico-drop:"])
+        .parse_message(message, utc("2026-12-02T10:00:30Z"))
+        .expect("a drop");
+    assert_eq!(drop.policy, None);
+}

@@ -130,6 +130,7 @@ pub fn decode_packet(
     let drop = PacketDrop {
         time,
         hostname: None,
+        policy: crate::parse::policy::from_prefix(&prefix),
         prefix,
         packet: Packet {
             in_interface: name(in_index),

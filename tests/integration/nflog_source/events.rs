@@ -1,5 +1,6 @@
 //! From an NFLOG group to Events: the agent in the node's namespace, the fake API beside it, the two
-//! ends of the veth pair playing two pods.
+//! ends of the veth pair playing two pods, the rule's prefix naming the policy as k3s's kube-router
+//! does.
 
 use std::time::Duration;
 
@@ -93,11 +94,15 @@ fn nflog_drops_between_two_pods_become_an_event_on_each_over_ipv4_and_ipv6() {
         events_on("client-1"),
         vec![
             (
-                json!("Packet dropped when sending traffic to db (198.18.0.2) on port 9996/UDP"),
+                json!(
+                    "Packet dropped when sending traffic to db (198.18.0.2) on port 9996/UDP by NetworkPolicy db/deny-all"
+                ),
                 3
             ),
             (
-                json!("Packet dropped when sending traffic to db (fd00::2) on port 9996/UDP"),
+                json!(
+                    "Packet dropped when sending traffic to db (fd00::2) on port 9996/UDP by NetworkPolicy db/deny-all"
+                ),
                 2
             ),
         ]
@@ -107,18 +112,28 @@ fn nflog_drops_between_two_pods_become_an_event_on_each_over_ipv4_and_ipv6() {
         vec![
             (
                 json!(
-                    "Packet dropped when receiving traffic from shop (198.18.0.1) on port 9996/UDP"
+                    "Packet dropped when receiving traffic from shop (198.18.0.1) on port 9996/UDP by NetworkPolicy db/deny-all"
                 ),
                 3
             ),
             (
-                json!("Packet dropped when receiving traffic from shop (fd00::1) on port 9996/UDP"),
+                json!(
+                    "Packet dropped when receiving traffic from shop (fd00::1) on port 9996/UDP by NetworkPolicy db/deny-all"
+                ),
                 2
             ),
         ]
     );
     assert_eq!(
         agent.metric("packet_drops_count{dst=\"db\",src=\"shop\"}"),
+        5.0
+    );
+    // k3s's kube-router names the policy in the prefix; it guards db's pods: their ingress.
+    assert_eq!(
+        agent.metric(
+            "kube_iptables_tailer_policy_drops_total{direction=\"ingress\",namespace=\"db\",\
+             policy=\"deny-all\"}"
+        ),
         5.0
     );
 }

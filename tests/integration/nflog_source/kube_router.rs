@@ -107,7 +107,8 @@ fn kube_routers_rate_limited_nflog_rule_is_reported_and_marked_packets_are_not()
             stable_fields(record, ":08:00"),
             json!({"prefix": "DROP by policy default/deny-web", "hostname": null, "in": "kits0",
                    "out": "", "src": CLIENT_V4, "dst": SERVER_V4, "proto": "UDP", "dpt": 9993,
-                   "len": 29, "ttl": 64, "flags": ["DF"]})
+                   "len": 29, "ttl": 64, "flags": ["DF"],
+                   "policy": {"kind": "NetworkPolicy", "namespace": "default", "name": "deny-web"}})
         );
     }
     // The rule's own counter: the kernel logged exactly what the agent reported.
