@@ -263,7 +263,13 @@ fn stream_watch(
             lines.push(event_line(&bookmark));
         }
         if lines.is_empty() {
+            // A client that went away (a killed agent) ends its watch within a second, not at its
+            // timeout: a chaos run kills agents by the thousand, and each watch is a thread.
+            if peer_closed(stream) {
+                return Ok(());
+            }
             let mut wake = deadline.unwrap_or(now + Duration::from_secs(3600));
+            wake = wake.min(now + Duration::from_secs(1));
             if let Some(every) = bookmark_every {
                 wake = wake.min(last_bookmark + every);
             }
@@ -283,6 +289,21 @@ fn stream_watch(
         }
         state = shared.lock();
     }
+}
+
+/// Whether the client closed its end: a read would give end of file (it sends nothing on a watch).
+fn peer_closed(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let closed = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() != io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    closed
 }
 
 fn event_line(event: &Value) -> Vec<u8> {
