@@ -134,8 +134,9 @@ impl FileSource {
         Ok(changed)
     }
 
-    /// After a truncation: reads the rest of copytruncate's copy first, if there is one, else starts
-    /// the same file again from offset 0; false if stopped.
+    /// After a truncation: reads the rest of copytruncate's copy first, if there is one; else a
+    /// content written and truncated away since, from its copy; else starts the same file again from
+    /// offset 0. False if stopped.
     pub(super) fn restart_truncated(&mut self, followed: &mut FollowedFile) -> io::Result<bool> {
         let path = self.settings.path.clone();
         if let Some((copy_path, copy)) =
