@@ -49,6 +49,8 @@ struct State {
     store: store::Store,
     rules: Vec<faults::Rule>,
     requests: Vec<Recorded>,
+    /// Requests forgotten from the front of `requests` (a soak makes millions).
+    forgotten_requests: usize,
     down: bool,
     refusing: bool,
     expired_answer: ExpiredAnswer,
@@ -106,6 +108,7 @@ impl FakeApi {
                 store: store::Store::new(),
                 rules: Vec::new(),
                 requests: Vec::new(),
+                forgotten_requests: 0,
                 down: false,
                 refusing: false,
                 expired_answer: ExpiredAnswer::default(),

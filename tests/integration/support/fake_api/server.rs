@@ -113,9 +113,17 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
+/// Requests recorded at most.
+const MAX_RECORDED: usize = 200_000;
+
 /// Records the request and decides, under the lock, whether a fault or an outage answers it.
 fn admit(shared: &Shared, request: &Request) -> (usize, Plan) {
     let mut state = shared.lock();
+    // The newest requests are kept: enough for any test that looks at them, bounded for a soak.
+    if state.requests.len() >= MAX_RECORDED {
+        state.requests.drain(..MAX_RECORDED / 2);
+        state.forgotten_requests += MAX_RECORDED / 2;
+    }
     state.requests.push(Recorded {
         method: request.method.clone(),
         path: request.path.clone(),
@@ -125,7 +133,7 @@ fn admit(shared: &Shared, request: &Request) -> (usize, Plan) {
         received: Instant::now(),
         status: None,
     });
-    let index = state.requests.len() - 1;
+    let index = state.forgotten_requests + state.requests.len() - 1;
     let plan = if state.refusing {
         Plan::Refuse
     } else if state.down {
@@ -140,6 +148,9 @@ fn admit(shared: &Shared, request: &Request) -> (usize, Plan) {
 }
 
 fn set_status(state: &mut State, index: usize, code: u16) {
+    let Some(index) = index.checked_sub(state.forgotten_requests) else {
+        return;
+    };
     if let Some(recorded) = state.requests.get_mut(index) {
         recorded.status = Some(code);
     }
