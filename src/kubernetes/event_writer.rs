@@ -187,14 +187,7 @@ impl Writer {
                         },
                     );
                     self.replayed(write.count.saturating_sub(added));
-                    if known.is_none() {
-                        self.metrics.events_created.inc();
-                    } else {
-                        self.metrics.events_patched.inc();
-                    }
-                    return Some(WriteResult::Accepted {
-                        created: known.is_none(),
-                    });
+                    return Some(self.accepted(known.is_none()));
                 }
                 // It exists (create), or changed since we read it (patch): changed by this very write,
                 // whose answer was lost (then it carries our write id and is done), or by another
@@ -204,14 +197,7 @@ impl Writer {
                 Answer::Conflict => match self.get_existing(write).await {
                     Some((stored, id)) if id.as_deref() == Some(self.write_id(write).as_str()) => {
                         self.remember(&write.name, stored);
-                        if known.is_none() {
-                            self.metrics.events_created.inc();
-                        } else {
-                            self.metrics.events_patched.inc();
-                        }
-                        return Some(WriteResult::Accepted {
-                            created: known.is_none(),
-                        });
+                        return Some(self.accepted(known.is_none()));
                     }
                     Some((stored, _)) => {
                         known = Some(stored);
@@ -250,6 +236,16 @@ impl Writer {
             // At shutdown this task is aborted once the events stage stops waiting for it.
             tokio::time::sleep(backoff.next_delay(retry_after)).await;
         }
+    }
+
+    /// A write the API accepted: by creating the Event, or by raising one that existed.
+    fn accepted(&self, created: bool) -> WriteResult {
+        if created {
+            self.metrics.events_created.inc();
+        } else {
+            self.metrics.events_patched.inc();
+        }
+        WriteResult::Accepted { created }
     }
 
     fn replayed(&self, drops: u32) {
