@@ -3,10 +3,10 @@
 //! in the copy first, and any content copied and truncated away since). Which files came between is
 //! `rotated.rs`'s part.
 
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use log::info;
 
@@ -47,19 +47,10 @@ impl FileSource {
         if !self.drain(followed)? {
             return Ok(Flow::Stopped);
         }
-        let between = rotated::between(&path, followed, &mut self.read, false)?;
-        self.metrics
-            .rotated_files
-            .with_label_values(&["compressed_skipped"])
-            .inc_by(between.compressed.len() as u64);
-        let (next, came_between) = match (between.next, next) {
-            (Some((between_path, file)), _) => {
-                let file = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
-                (file, Some(between_path))
-            }
-            (None, Some(next)) => (next, None),
-            (None, None) => return Ok(Flow::Wait),
-        };
+        let between = self.came_between(followed, false)?;
+        if between.is_none() && next.is_none() {
+            return Ok(Flow::Wait);
+        }
         if !self.finish(followed) {
             return Ok(Flow::Stopped);
         }
@@ -71,24 +62,17 @@ impl FileSource {
         };
         self.metrics.rotations.with_label_values(&[kind]).inc();
         self.read.add(followed.identity);
-        match came_between {
-            Some(between_path) => {
+        *followed = match (between, next) {
+            (Some(between), _) => self.follow_between(&format!("was rotated ({kind})"), between)?,
+            (None, Some(next)) => {
                 info!(
-                    "{} was rotated ({kind}); {} came between and is read first",
-                    path.display(),
-                    between_path.display()
+                    "{} was rotated ({kind}); reading the new file from its start",
+                    path.display()
                 );
-                self.metrics
-                    .rotated_files
-                    .with_label_values(&["read_between"])
-                    .inc();
+                next
             }
-            None => info!(
-                "{} was rotated ({kind}); reading the new file from its start",
-                path.display()
-            ),
-        }
-        *followed = next;
+            (None, None) => unreachable!("one of them, checked before finishing ours"),
+        };
         self.directory_modified = None;
         Ok(Flow::Again)
     }
@@ -102,21 +86,45 @@ impl FileSource {
     ) -> io::Result<Option<FollowedFile>> {
         // Copies only: a file renamed away that its writer still finished after ours was opened
         // is older, and was read (or is not ours to read: we started after it).
-        let between = rotated::between(&self.settings.path, unread, &mut self.read, true)?;
-        let Some((earlier_path, earlier)) = between.next else {
-            return Ok(None);
-        };
+        match self.came_between(unread, true)? {
+            Some(earlier) => Ok(Some(
+                self.follow_between("was written and rotated before we read it", earlier)?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The file that came first after `finished` (see `rotated::between`), counting the compressed
+    /// ones found, which cannot be read.
+    fn came_between(
+        &mut self,
+        finished: &FollowedFile,
+        copies_only: bool,
+    ) -> io::Result<Option<(PathBuf, File)>> {
+        let between = rotated::between(&self.settings.path, finished, &mut self.read, copies_only)?;
+        self.metrics
+            .rotated_files
+            .with_label_values(&["compressed_skipped"])
+            .inc_by(between.compressed.len() as u64);
+        Ok(between.next)
+    }
+
+    /// A file that came between, followed from its start; says so (`what` happened to the log).
+    fn follow_between(
+        &mut self,
+        what: &str,
+        (between_path, file): (PathBuf, File),
+    ) -> io::Result<FollowedFile> {
         info!(
-            "{} was written and rotated before we read it: reading {} first",
+            "{} {what}; {} came between and is read first",
             self.settings.path.display(),
-            earlier_path.display()
+            between_path.display()
         );
         self.metrics
             .rotated_files
             .with_label_values(&["read_between"])
             .inc();
-        let earlier = FollowedFile::new(earlier, 0, None, self.settings.max_line_bytes)?;
-        Ok(Some(earlier))
+        FollowedFile::new(file, 0, None, self.settings.max_line_bytes)
     }
 
     /// Whether the log's directory changed (an entry created, renamed or removed) since the last
@@ -160,7 +168,7 @@ impl FileSource {
         // Contents written and truncated away since we last saw ours (two copytruncates within one
         // poll interval) are in copies written since: they come before the file's new content.
         // The fallible steps first, so that an error leaves everything as it was for the retry.
-        let between = rotated::between(&path, followed, &mut self.read, false)?;
+        let between = self.came_between(followed, false)?;
         let identity = fingerprint::identify(&followed.file)?;
         let written = modified(&followed.file.metadata()?);
         if !self.finish(followed) {
@@ -170,23 +178,10 @@ impl FileSource {
             .rotations
             .with_label_values(&["truncate"])
             .inc();
-        self.metrics
-            .rotated_files
-            .with_label_values(&["compressed_skipped"])
-            .inc_by(between.compressed.len() as u64);
         // A copy copytruncate made holds these first bytes: never read again.
         self.read.add(followed.identity);
-        if let Some((between_path, file)) = between.next {
-            info!(
-                "{} was truncated; {} came between and is read first",
-                path.display(),
-                between_path.display()
-            );
-            self.metrics
-                .rotated_files
-                .with_label_values(&["read_between"])
-                .inc();
-            *followed = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
+        if let Some(between) = between {
+            *followed = self.follow_between("was truncated", between)?;
             return Ok(true);
         }
         info!(
