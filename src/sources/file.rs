@@ -202,8 +202,12 @@ impl FollowedFile {
         if head.len() > known.len as usize {
             self.identity.fingerprint = fingerprint::fingerprint_of(&head);
         }
-        // Looked at before the first bytes, which still match: the time is this content's.
-        self.written = self.written.max(modified(&metadata));
+        // Looked at before the first bytes, which still match: the time is this content's. Not when
+        // the file is empty: its time may be that of a truncation of content we never read (written,
+        // copied and truncated since we looked), whose copy must still count as written since.
+        if !head.is_empty() {
+            self.written = self.written.max(modified(&metadata));
+        }
         Ok(false)
     }
 }

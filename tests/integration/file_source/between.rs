@@ -160,6 +160,39 @@ fn an_empty_file_written_copied_and_truncated_within_one_poll_interval_is_read_f
     tailer.assert_no_more_lines();
 }
 
+// Found by the chaos test (seed 183274): lines written to a log nothing of which was read yet, then
+// copied and truncated at once; a poll that saw the log empty took the truncation's time for the
+// time its unread content was written, so the copy (created a clock tick earlier: file times move
+// in ticks of a few ms) no longer counted as written since.
+#[test]
+fn an_unread_file_copied_and_truncated_before_a_poll_saw_it_empty_is_read_from_its_copy_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "").unwrap();
+    let mut tailer = Tailer::start(settings(&path));
+    tailer.start_position();
+    std::thread::sleep(Duration::from_millis(50));
+
+    // The copy is created a few ticks before the lines are written, copied and truncated (all at
+    // once: a poll in between is unlikely, and would only read them from the log).
+    let copy = path.with_extension("log.1");
+    fs::File::create(&copy).unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    append(&path, "a1\na2\n");
+    fs::write(&copy, fs::read(&path).unwrap()).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    // Polls see the log empty before its next line.
+    std::thread::sleep(Duration::from_millis(200));
+    append(&path, "b1\n");
+    assert_eq!(tailer.take(3), lines(&["a1", "a2", "b1"]));
+    tailer.assert_no_more_lines();
+}
+
 #[test]
 fn two_copytruncates_within_one_poll_interval_read_the_middle_content_from_its_copy() {
     let directory = tempfile::tempdir().unwrap();
