@@ -6,9 +6,13 @@
 use crate::events::replay::raise;
 use crate::model::{EventWrite, Mark};
 
-/// Contents an Event remembers at most: it counts the drops of one time bucket (minutes), which a
-/// log rarely spreads over more files than this; the oldest content is forgotten first.
-const MAX_CONTENTS: usize = 16;
+/// Contents an Event remembers at most, the oldest forgotten first. An Event counts the drops of one
+/// time bucket (`REPEATED_EVENTS_INTERVAL_MINUTES`), so it needs one mark per content (file, journal
+/// writer, boot) written in that bucket: replays stay exact while a log is rotated fewer than this
+/// many times per bucket (every ~0.5 s at the default 2 minutes; logs rotate hourly or daily). 16
+/// was too few: the chaos soak, rotating about once a second, counted replays again. The record is
+/// at most ~9 KB of annotation (the API allows 256 KiB).
+const MAX_CONTENTS: usize = 256;
 
 /// An Event's count and how far into each content it has counted, as the server holds it, and the
 /// server's version of it (what a change is conditional on).
