@@ -12,10 +12,9 @@ use crate::model::{Direction, Endpoint, PodIdentifier, Policy, Protocol, Transpo
 pub fn with_policy(message: String, policy: Option<&Policy>) -> String {
     match policy {
         Some(policy) => format!(
-            "{message} by {} {}/{}",
+            "{message} by {} {}",
             policy.kind.name(),
-            policy.namespace,
-            policy.name
+            policy.qualified_name()
         ),
         None => message,
     }

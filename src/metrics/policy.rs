@@ -48,10 +48,16 @@ impl PolicyLabels {
     }
 }
 
-/// A NetworkPolicy guards the pods of its own namespace: the drop was at their ingress when only the
-/// destination is one of them, at their egress when only the source is; otherwise (both, neither, or
-/// not resolved to pods) the log does not tell.
+/// As the log says; else a namespaced policy guards the pods of its own namespace: the drop was at
+/// their ingress when only the destination is one of them, at their egress when only the source is;
+/// otherwise (both, neither, not resolved to pods, a cluster-wide policy) it is not known.
 fn direction(policy: &Policy, src: Option<&Endpoint>, dst: Option<&Endpoint>) -> &'static str {
+    if let Some(direction) = policy.direction {
+        return direction.label();
+    }
+    if policy.namespace.is_empty() {
+        return "unknown";
+    }
     let in_namespace = |endpoint: Option<&Endpoint>| matches!(endpoint, Some(Endpoint::Pod(pod)) if pod.namespace == policy.namespace);
     match (in_namespace(src), in_namespace(dst)) {
         (false, true) => "ingress",
@@ -68,11 +74,7 @@ mod tests {
     use crate::model::{PodInfo, PolicyKind};
 
     fn policy(namespace: &str, name: &str) -> Policy {
-        Policy {
-            kind: PolicyKind::NetworkPolicy,
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-        }
+        Policy::new(PolicyKind::NetworkPolicy, namespace, name)
     }
 
     fn pod(namespace: &str) -> Endpoint {

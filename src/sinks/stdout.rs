@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::metrics::Metrics;
 use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
-use crate::model::{Batch, PacketDrop, Position, Transport};
+use crate::model::{Batch, PacketDrop, PolicyDirection, Position, Transport};
 
 /// Namespace label for `packet_drops_count` until drops are resolved to pods.
 const UNKNOWN_NAMESPACE: &str = "unknown";
@@ -49,8 +49,13 @@ struct Record<'a> {
 #[derive(Serialize)]
 struct PolicyRecord<'a> {
     kind: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     namespace: &'a str,
     name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
 }
 
 impl<'a> Record<'a> {
@@ -84,6 +89,8 @@ impl<'a> Record<'a> {
                 kind: policy.kind.name(),
                 namespace: &policy.namespace,
                 name: &policy.name,
+                rule: policy.rule.as_deref(),
+                direction: policy.direction.map(PolicyDirection::label),
             }),
         }
     }

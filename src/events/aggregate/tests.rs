@@ -311,11 +311,7 @@ fn a_named_policy_is_in_the_text_and_makes_its_own_event() {
     use crate::model::{Policy, PolicyKind};
     let by = |name: &str| {
         let mut drop = web_to_example(80, 30);
-        drop.drop.policy = Some(Policy {
-            kind: PolicyKind::NetworkPolicy,
-            namespace: "shop".to_string(),
-            name: name.to_string(),
-        });
+        drop.drop.policy = Some(Policy::new(PolicyKind::NetworkPolicy, "shop", name));
         drop
     };
     let mut events = aggregator(10);

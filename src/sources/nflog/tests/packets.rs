@@ -42,11 +42,11 @@ fn a_tcp_syn_over_ipv4_is_the_drop_a_log_line_would_give() {
             prefix: "DROP by policy default/deny-web".to_string(),
             mark: None,
             // kube-router as k3s ships it names the policy in the prefix.
-            policy: Some(crate::model::Policy {
-                kind: crate::model::PolicyKind::NetworkPolicy,
-                namespace: "default".to_string(),
-                name: "deny-web".to_string(),
-            }),
+            policy: Some(crate::model::Policy::new(
+                crate::model::PolicyKind::NetworkPolicy,
+                "default",
+                "deny-web",
+            )),
             packet: Packet {
                 in_interface: "lo".to_string(),
                 out_interface: String::new(),
