@@ -119,6 +119,9 @@ pub struct PacketDrop {
     pub hostname: Option<String>,
     /// The configured prefix that matched this line.
     pub prefix: String,
+    /// How many packets the line stands for: 1, but Antrea writes one line for the same packet seen
+    /// N times within a second (`[N packets in D]`).
+    pub count: u32,
     pub packet: Packet,
     /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
     pub mark: Option<Mark>,

@@ -129,7 +129,8 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
 
     let output = if source.sends_lines() {
         let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
-        let parser = Parser::new(config.prefixes, config.time_layout, local_offset());
+        let parser = Parser::new(config.prefixes, config.time_layout, local_offset())
+            .with_format(config.log_format);
         let (expiration, parse_metrics) = (config.expiration, metrics.clone());
         workers.push(spawn.worker("parse", move || {
             parse::stage::run(parser, expiration, lines_rx, drops_tx, parse_metrics);

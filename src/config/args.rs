@@ -47,6 +47,12 @@ pub struct Args {
     #[arg(long, env = "NFLOG_COPY_RANGE", default_value = "128")]
     pub nflog_copy_range: String,
 
+    /// The format of the lines read: auto (each line as it looks: a netfilter LOG line with a
+    /// configured prefix, an OVN ACL audit line, an Antrea np.log line), netfilter, antrea (file
+    /// only), ovn (file or journald).
+    #[arg(long, env = "LOG_FORMAT", default_value = "auto")]
+    pub log_format: String,
+
     /// The LOG rules' prefix that marks a drop line; repeat the flag, or separate with commas in the variable.
     #[arg(
         long,

@@ -16,7 +16,7 @@ pub use kubernetes::KubernetesConfig;
 mod args;
 mod kubernetes;
 
-use crate::parse::TimeLayout;
+use crate::parse::{LogFormat, TimeLayout};
 
 /// The validated configuration every other module receives.
 #[derive(Debug)]
@@ -24,6 +24,7 @@ pub struct Config {
     pub source: SourceConfig,
     pub prefixes: Vec<String>,
     pub time_layout: TimeLayout,
+    pub log_format: LogFormat,
     pub expiration: Duration,
     pub drop_queue_capacity: NonZeroUsize,
     pub state_directory: Option<PathBuf>,
@@ -155,6 +156,8 @@ impl Config {
             ));
         }
 
+        let log_format = log_format(&args.log_format, &source)?;
+
         let time_layout =
             TimeLayout::from_go(&args.packet_drop_log_time_layout).map_err(|error| {
                 invalid(
@@ -235,6 +238,7 @@ impl Config {
             source,
             prefixes,
             time_layout,
+            log_format,
             expiration: Duration::from_secs(expiration_minutes * 60),
             drop_queue_capacity: NonZeroUsize::new(capacity as usize).expect("checked >= 1"),
             state_directory,
@@ -243,6 +247,35 @@ impl Config {
             log_level,
         })
     }
+}
+
+/// `LOG_FORMAT`, which must suit the source: Antrea writes a file of its own, OVN a file or syslog
+/// (so the journal); NFLOG carries packets, not lines.
+fn log_format(value: &str, source: &SourceConfig) -> Result<LogFormat, ConfigError> {
+    let format = LogFormat::from_name(value).ok_or_else(|| {
+        invalid(
+            "LOG_FORMAT",
+            value,
+            "must be auto, netfilter, antrea or ovn",
+        )
+    })?;
+    let suits = matches!(
+        (format, source),
+        (LogFormat::Auto | LogFormat::Netfilter, _)
+            | (LogFormat::Antrea, SourceConfig::File { .. })
+            | (
+                LogFormat::Ovn,
+                SourceConfig::File { .. } | SourceConfig::Journald { .. }
+            )
+    );
+    if !suits {
+        return Err(invalid(
+            "LOG_FORMAT",
+            value,
+            format!("does not go with LOG_SOURCE={}", source.name()),
+        ));
+    }
+    Ok(format)
 }
 
 fn log_path(value: Option<&str>) -> Result<PathBuf, ConfigError> {

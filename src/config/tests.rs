@@ -49,7 +49,7 @@ fn repeated_prefix_flags_and_state_directory_list() {
 
 #[test]
 fn each_bad_value_names_its_variable() {
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 12] = [
         (
             &[],
             "invalid IPTABLES_LOG_PATH=\"\": required when LOG_SOURCE=file",
@@ -88,6 +88,18 @@ fn each_bad_value_names_its_variable() {
         (
             &["--iptables-log-path=/l", "--iptables-log-prefix="],
             "invalid IPTABLES_LOG_PREFIX=\"\": a prefix is empty",
+        ),
+        (
+            &["--iptables-log-path=/l", "--log-format=calico"],
+            "invalid LOG_FORMAT=\"calico\": must be auto, netfilter, antrea or ovn",
+        ),
+        (
+            &["--log-source=kmsg", "--log-format=antrea"],
+            "invalid LOG_FORMAT=\"antrea\": does not go with LOG_SOURCE=kmsg",
+        ),
+        (
+            &["--log-source=journald", "--log-format=antrea"],
+            "invalid LOG_FORMAT=\"antrea\": does not go with LOG_SOURCE=journald",
         ),
     ];
     for (flags, message) in cases {

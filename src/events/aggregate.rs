@@ -141,21 +141,23 @@ impl Aggregator {
     fn add(&mut self, side: Side, seq: u64) -> u64 {
         let time = side.located.drop.time;
         let mark = side.located.drop.mark;
+        // A line may stand for several drops (Antrea's `[N packets in D]`): N drops at one mark.
+        let drops = side.located.drop.count.max(1);
         let name = self.event_name(&side);
         if self.written.counted(&name, mark) {
-            log::trace!("Event {name}: the drop at {mark:?} was counted before a restart");
-            self.replays_skipped += 1;
+            log::trace!("Event {name}: the drops at {mark:?} were counted before a restart");
+            self.replays_skipped += u64::from(drops);
             return 0;
         }
         if let Some(pending) = self.pending.get_mut(&name) {
-            pending.count += 1;
+            pending.count += u64::from(drops);
             pending.first_seen = pending.first_seen.min(time);
             pending.last_seen = pending.last_seen.max(time);
-            pending.marks.add(mark);
+            pending.marks.add(mark, drops);
             return 0;
         }
         if self.pending.len() >= self.max_pending {
-            return 1;
+            return u64::from(drops);
         }
         let packet = &side.located.drop.packet;
         let message = with_policy(
@@ -173,13 +175,13 @@ impl Aggregator {
         self.next_order += 1;
         self.queue.insert(order, name.clone());
         let mut marks = PendingMarks::new(self.written.contains(&name));
-        marks.add(mark);
+        marks.add(mark, drops);
         self.pending.insert(
             name,
             Pending {
                 pod: side.pod.clone(),
                 message,
-                count: 1,
+                count: u64::from(drops),
                 first_seen: time,
                 last_seen: time,
                 first_batch: seq,

@@ -38,15 +38,17 @@ impl PendingMarks {
         }
     }
 
-    /// One more drop, read at `mark`.
-    pub fn add(&mut self, mark: Option<Mark>) {
+    /// `drops` more drops, read at `mark` (one line may stand for several: each has the mark).
+    pub fn add(&mut self, mark: Option<Mark>, drops: u32) {
         let Some(mark) = mark else { return };
         raise(&mut self.through, mark);
         if let Some(each) = &mut self.each {
-            if each.len() < MAX_KEPT_MARKS {
-                each.push(mark);
-            } else {
-                self.unkept = self.unkept.saturating_add(1);
+            for _ in 0..drops {
+                if each.len() < MAX_KEPT_MARKS {
+                    each.push(mark);
+                } else {
+                    self.unkept = self.unkept.saturating_add(1);
+                }
             }
         }
     }
@@ -114,7 +116,7 @@ mod tests {
     fn a_first_write_carries_every_mark_and_a_later_one_only_how_far_it_reaches() {
         let mut first = PendingMarks::new(false);
         for m in [mark(1, 10), mark(1, 20), mark(2, 5)] {
-            first.add(Some(m));
+            first.add(Some(m), 1);
         }
         let marks = first.take();
         assert_eq!(marks.each, [mark(1, 10), mark(1, 20), mark(2, 5)]);
@@ -122,7 +124,7 @@ mod tests {
         assert_eq!(marks.unkept, 0);
 
         let mut later = PendingMarks::new(true);
-        later.add(Some(mark(2, 40)));
+        later.add(Some(mark(2, 40)), 1);
         let marks = later.take();
         assert!(marks.each.is_empty());
         assert_eq!(marks.through, [mark(2, 40)]);
@@ -132,7 +134,7 @@ mod tests {
     fn marks_past_the_cap_are_counted_not_kept() {
         let mut pending = PendingMarks::new(false);
         for offset in 0..(MAX_KEPT_MARKS as u64 + 5) {
-            pending.add(Some(mark(7, offset)));
+            pending.add(Some(mark(7, offset)), 1);
         }
         let marks = pending.take();
         assert_eq!(marks.each.len(), MAX_KEPT_MARKS);

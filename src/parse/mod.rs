@@ -3,7 +3,9 @@
 //! No I/O, no clock, no configuration lookups: the caller passes the prefixes and layout once
 //! ([`Parser::new`]) and, for timestamps without a year, the current time.
 
+pub mod antrea;
 pub mod netfilter;
+pub mod ovn;
 pub mod policy;
 pub mod stage;
 pub mod time;
@@ -26,12 +28,14 @@ pub enum NotDrop {
     MissingField(&'static str),
     #[error("field {0}= has a bad value")]
     BadField(&'static str),
+    #[error("the line reports a packet that was allowed")]
+    NotDropped,
 }
 
 impl NotDrop {
     pub fn reason(self) -> &'static str {
         match self {
-            NotDrop::NoPrefix => "not_a_drop",
+            NotDrop::NoPrefix | NotDrop::NotDropped => "not_a_drop",
             NotDrop::BadTimestamp => "bad_timestamp",
             NotDrop::MissingField(_) => "missing_field",
             NotDrop::BadField(_) => "bad_field",
@@ -39,13 +43,41 @@ impl NotDrop {
     }
 }
 
-/// The prefixes and time layout to parse with, fixed at start.
+/// Which line formats a parser reads (`LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Each line as what it looks like: a netfilter LOG line with a configured prefix, an OVN ACL
+    /// log line, or an Antrea audit line (in that order: most lines are syslog's).
+    #[default]
+    Auto,
+    /// Netfilter LOG lines only (the original agent's behaviour).
+    Netfilter,
+    /// Antrea's `np.log` only (`parse/antrea.rs`).
+    Antrea,
+    /// OVN's ACL audit log only (`parse/ovn.rs`).
+    Ovn,
+}
+
+impl LogFormat {
+    pub fn from_name(name: &str) -> Option<LogFormat> {
+        match name {
+            "auto" => Some(LogFormat::Auto),
+            "netfilter" => Some(LogFormat::Netfilter),
+            "antrea" => Some(LogFormat::Antrea),
+            "ovn" => Some(LogFormat::Ovn),
+            _ => None,
+        }
+    }
+}
+
+/// The prefixes, time layout and formats to parse with, fixed at start.
 #[derive(Clone, Debug)]
 pub struct Parser {
     prefixes: Vec<Prefix>,
     layout: TimeLayout,
     local_offset: FixedOffset,
     fields_start: Finder<'static>,
+    format: LogFormat,
 }
 
 /// One configured prefix with its searcher, built once: most lines are not drops, and a SIMD substring
@@ -83,16 +115,38 @@ impl Parser {
             layout,
             local_offset,
             fields_start: Finder::new("IN=").into_owned(),
+            format: LogFormat::Auto,
+        }
+    }
+
+    /// The same parser, reading `format` lines.
+    pub fn with_format(self, format: LogFormat) -> Parser {
+        Parser { format, ..self }
+    }
+
+    /// Parses a line of a log file in the configured format (see [`LogFormat`]). `now` only serves
+    /// to infer the year of timestamps that do not carry one.
+    pub fn parse_line(&self, line: &str, now: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
+        match self.format {
+            LogFormat::Netfilter => self.parse_netfilter_line(line, now),
+            LogFormat::Antrea => antrea::parse(line, self.local_offset),
+            LogFormat::Ovn => ovn::parse(line, None),
+            LogFormat::Auto => match self.parse_netfilter_line(line, now) {
+                Err(NotDrop::NoPrefix) if ovn::looks_like(line) => ovn::parse(line, None),
+                Err(NotDrop::NoPrefix) if antrea::looks_like(line) => {
+                    antrea::parse(line, self.local_offset)
+                }
+                parsed => parsed,
+            },
         }
     }
 
     /// Parses a syslog-style line: timestamp, host name, then the kernel message with a prefix.
-    /// `now` only serves to infer the year of timestamps that do not carry one.
     ///
     /// The prefix is looked for first, so that a line that is no drop costs only that search. The host
     /// name is the token after the timestamp; when the prefix itself follows the timestamp directly,
     /// the line has no host name.
-    pub fn parse_line(&self, line: &str, now: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
+    fn parse_netfilter_line(&self, line: &str, now: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
         let first = self.find(line, 0).ok_or(NotDrop::NoPrefix)?;
         let (time, time_end) = self
             .layout
@@ -116,10 +170,20 @@ impl Parser {
         self.drop_at(line, found, time, hostname.map(str::to_string))
     }
 
-    /// Parses a bare kernel message (journald `MESSAGE`, a kmsg record) whose time the source knows.
+    /// Parses a bare message (journald `MESSAGE`, a kmsg record) whose time the source knows: a
+    /// kernel LOG message, or (journald) ovn-controller's ACL log line.
     pub fn parse_message(&self, message: &str, time: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
-        let found = self.find(message, 0).ok_or(NotDrop::NoPrefix)?;
-        self.drop_at(message, found, time, None)
+        match self.format {
+            LogFormat::Ovn => ovn::parse(message, Some(time)),
+            LogFormat::Antrea => antrea::parse(message, self.local_offset),
+            LogFormat::Netfilter | LogFormat::Auto => match self.find(message, 0) {
+                Some(found) => self.drop_at(message, found, time, None),
+                None if self.format == LogFormat::Auto && ovn::looks_like(message) => {
+                    ovn::parse(message, Some(time))
+                }
+                None => Err(NotDrop::NoPrefix),
+            },
+        }
     }
 
     fn drop_at(
@@ -143,6 +207,7 @@ impl Parser {
         Ok(PacketDrop {
             time,
             hostname,
+            count: 1,
             prefix: prefix.unwrap_or_default(),
             packet,
             // The parser sees text only; the parse stage adds the line's mark.

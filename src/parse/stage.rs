@@ -39,14 +39,15 @@ pub fn run(
                     log::debug!("skipped an expired drop from {}: {}", drop.time, line.text);
                 }
                 Ok(mut drop) => {
-                    metrics.drops_parsed.inc();
+                    metrics.drops_parsed.inc_by(u64::from(drop.count));
                     drop.mark = Some(line.mark);
                     drops.push(drop);
                 }
-                Err(NotDrop::NoPrefix) => {
+                // Lines of other things, and allowed packets in a CNI's audit log: the usual case.
+                Err(reason @ (NotDrop::NoPrefix | NotDrop::NotDropped)) => {
                     metrics
                         .lines_skipped
-                        .with_label_values(&[NotDrop::NoPrefix.reason()])
+                        .with_label_values(&[reason.reason()])
                         .inc();
                 }
                 Err(reason) => {

@@ -47,11 +47,18 @@ pub fn run(
                 let located = locate(drop, &index, &dns);
                 let src = labels.of(&located.src);
                 let dst = labels.of(&located.dst);
-                metrics.packet_drops.with_label_values(&[src, dst]).inc();
+                let drops = u64::from(located.drop.count);
+                metrics
+                    .packet_drops
+                    .with_label_values(&[src, dst])
+                    .inc_by(drops);
                 if let Some(policy) = &located.drop.policy {
                     let policy_labels =
                         policy_labels.of(policy, Some(&located.src), Some(&located.dst));
-                    metrics.policy_drops.with_label_values(&policy_labels).inc();
+                    metrics
+                        .policy_drops
+                        .with_label_values(&policy_labels)
+                        .inc_by(drops);
                 }
                 located
             })

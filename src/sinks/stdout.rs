@@ -41,6 +41,9 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ttl: Option<u8>,
     flags: Vec<&'static str>,
+    /// Packets the line stands for, when more than one (Antrea's `[N packets in D]`).
+    #[serde(skip_serializing_if = "is_one")]
+    count: u32,
     /// The policy that dropped it, where the log names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyRecord<'a>>,
@@ -56,6 +59,10 @@ struct PolicyRecord<'a> {
     rule: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
 }
 
 impl<'a> Record<'a> {
@@ -85,6 +92,7 @@ impl<'a> Record<'a> {
             len: packet.length,
             ttl: packet.ttl,
             flags: packet.flags.names(),
+            count: drop.count,
             policy: drop.policy.as_ref().map(|policy| PolicyRecord {
                 kind: policy.kind.name(),
                 namespace: &policy.namespace,
@@ -113,10 +121,13 @@ pub fn run(
             serde_json::to_writer(&mut out, &Record::new(drop))?;
             out.write_all(b"\n")?;
             metrics.records_written.inc();
-            drops_unknown.inc();
+            drops_unknown.inc_by(u64::from(drop.count));
             if let Some(policy) = &drop.policy {
                 let labels = policy_labels.of(policy, None, None);
-                metrics.policy_drops.with_label_values(&labels).inc();
+                metrics
+                    .policy_drops
+                    .with_label_values(&labels)
+                    .inc_by(u64::from(drop.count));
             }
         }
         out.flush()?;

@@ -56,6 +56,7 @@ pub(super) fn tcp(
         drop: PacketDrop {
             time,
             hostname: Some(NODE.to_string()),
+            count: 1,
             prefix: "DROP:".to_string(),
             mark: None,
             policy: None,

@@ -16,6 +16,7 @@ fn rsyslog_file_format_line_gives_time_and_host() {
     let expected = PacketDrop {
         time: utc("2026-11-25T21:05:35.429037Z"),
         hostname: Some("vm".into()),
+        count: 1,
         prefix: "KITCHK-UDP:".into(),
         mark: None,
         policy: None,
@@ -37,6 +38,7 @@ fn rsyslog_traditional_line_gets_the_year_and_the_local_offset() {
     let expected = PacketDrop {
         time: utc("2026-11-25T20:05:35Z"),
         hostname: Some("vm".into()),
+        count: 1,
         prefix: "KITCHK-UDP:".into(),
         mark: None,
         policy: None,
@@ -53,6 +55,7 @@ fn rsyslog_tailer_template_line_has_no_kernel_tag() {
     let expected = PacketDrop {
         time: utc("2026-11-25T21:05:35.429037Z"),
         hostname: Some("vm".into()),
+        count: 1,
         prefix: "KITCHK-UDP:".into(),
         mark: None,
         policy: None,
@@ -90,6 +93,7 @@ fn ulogd2_logemu_line_parses() {
     let expected = PacketDrop {
         time: utc("2026-11-05T21:05:35Z"),
         hostname: Some("node-7".into()),
+        count: 1,
         prefix: "calico-drop".into(),
         mark: None,
         policy: None,

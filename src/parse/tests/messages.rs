@@ -9,6 +9,7 @@ fn ipv4_tcp_line_with_mac_gives_every_field() {
     let expected = PacketDrop {
         time,
         hostname: None,
+        count: 1,
         prefix: "KITCHK:".into(),
         mark: None,
         policy: None,
@@ -58,6 +59,7 @@ fn ipv6_tcp_line_reads_expanded_addresses_and_hoplimit() {
         PacketDrop {
             time,
             hostname: None,
+            count: 1,
             prefix: "KITCHK:".into(),
             mark: None,
             policy: None,

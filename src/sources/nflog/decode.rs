@@ -131,6 +131,7 @@ pub fn decode_packet(
         time,
         hostname: None,
         policy: crate::parse::policy::from_prefix(&prefix),
+        count: 1,
         prefix,
         packet: Packet {
             in_interface: name(in_index),
