@@ -184,6 +184,39 @@ pub(super) fn copy_of(
     Ok(None)
 }
 
+/// Whether `entry` is a rotated name of the log named `name`: the name with something after it
+/// (logrotate: `kern.log.1`, `kern.log-20261202.gz`), or lumberjack's `STEM-TIME.EXT[.gz]` (Antrea's
+/// `np-2026-12-02T10-00-00.000.log` for `np.log`, the AWS network policy agent's likewise).
+fn is_rotated_name(name: &str, entry: &str) -> bool {
+    if entry != name && entry.starts_with(name) {
+        return true;
+    }
+    let Some((stem, extension)) = name.rsplit_once('.') else {
+        return false;
+    };
+    let Some(rest) = entry
+        .strip_prefix(stem)
+        .and_then(|rest| rest.strip_prefix('-'))
+    else {
+        return false;
+    };
+    let suffix = format!(".{extension}");
+    let time = match rest.find(&suffix) {
+        Some(end)
+            if rest[end + suffix.len()..].is_empty()
+                || rest[end + suffix.len()..].starts_with('.') =>
+        {
+            &rest[..end]
+        }
+        _ => return false,
+    };
+    // 2006-01-02T15-04-05.000
+    time.len() == 23
+        && time
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || matches!(byte, b'-' | b'T' | b'.'))
+}
+
 /// The regular files in `path`'s directory under a rotated name of it (the log's name in front:
 /// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata. Entries that vanish or
 /// cannot be read are passed over; `DirEntry::metadata` does not follow symlinks, so a link is not a
@@ -201,7 +234,7 @@ fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)
         let Some(entry_name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if entry_name == name || !entry_name.starts_with(name) {
+        if !is_rotated_name(name, &entry_name) {
             continue;
         }
         match entry.metadata() {
@@ -210,4 +243,36 @@ fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rotated_name;
+
+    #[test]
+    fn rotated_names_of_logrotate_and_lumberjack() {
+        for (name, entry) in [
+            ("kern.log", "kern.log.1"),
+            ("kern.log", "kern.log.2.gz"),
+            ("kern.log", "kern.log-20261202"),
+            ("np.log", "np-2026-12-02T10-00-00.000.log"),
+            ("np.log", "np-2026-12-02T10-00-00.000.log.gz"),
+            (
+                "network-policy-agent.log",
+                "network-policy-agent-2026-12-02T10-00-00.000.log.gz",
+            ),
+        ] {
+            assert!(is_rotated_name(name, entry), "{entry} of {name}");
+        }
+        for (name, entry) in [
+            ("kern.log", "kern.log"),
+            ("kern.log", "syslog"),
+            ("np.log", "np-other.log"),
+            ("np.log", "np-2026-12-02T10-00-00.000.txt"),
+            ("np.log", "np-2026-12-02T10-00-00.000.logx"),
+            ("np.log", "npx-2026-12-02T10-00-00.000.log"),
+        ] {
+            assert!(!is_rotated_name(name, entry), "{entry} of {name}");
+        }
+    }
 }

@@ -317,3 +317,30 @@ fn a_copytruncate_while_stopped_resumes_in_the_copy() {
     assert_eq!(tailer.take(3), lines(&["a2", "b1", "b2"]));
     tailer.assert_no_more_lines();
 }
+
+/// Antrea's and the AWS network policy agent's lumberjack: the full log is renamed to
+/// `STEM-TIME.EXT` (not a name that starts with the log's), a new log is created.
+#[test]
+fn two_lumberjack_rotations_within_one_poll_interval_read_the_middle_file_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("np.log");
+    fs::write(&path, "a1\n").unwrap();
+    let mut tailer = Tailer::start(slow(&path));
+    assert_eq!(tailer.take(1), lines(&["a1"]));
+
+    append(&path, "a2\n");
+    fs::rename(
+        &path,
+        directory.path().join("np-2026-12-02T10-00-00.000.log"),
+    )
+    .unwrap();
+    fs::write(&path, "b1\nb2\n").unwrap();
+    fs::rename(
+        &path,
+        directory.path().join("np-2026-12-02T10-00-01.000.log"),
+    )
+    .unwrap();
+    fs::write(&path, "c1\n").unwrap();
+    assert_eq!(tailer.take(4), lines(&["a2", "b1", "b2", "c1"]));
+    tailer.assert_no_more_lines();
+}
