@@ -166,6 +166,80 @@ fn nftables_drops_over_ipv4_and_ipv6_reach_stdout() {
     );
 }
 
+/// The two namespaces as two pods (`shop/client-1` sends, `db/server-1` receives), and the agent
+/// posting Events for the drops rsyslog writes to its log.
+struct EventsOnPods {
+    api: FakeApi,
+    agent: Agent,
+    _rsyslog: Rsyslog,
+}
+
+impl EventsOnPods {
+    fn start(dir: &std::path::Path, prefix: &str) -> EventsOnPods {
+        let api = FakeApi::start();
+        api.add_pod(
+            FakePod::new("shop", "client-1")
+                .uid("uid-client")
+                .ip(CLIENT_V4),
+        );
+        api.add_pod(
+            FakePod::new("db", "server-1")
+                .uid("uid-server")
+                .node("node-2")
+                .ip(SERVER_V4),
+        );
+        let rsyslog = Rsyslog::start(dir, prefix);
+        let url = api.url();
+        let agent = Agent::start(
+            dir,
+            &[
+                ("IPTABLES_LOG_PATH", rsyslog.log.to_str().unwrap()),
+                ("IPTABLES_LOG_PREFIX", prefix),
+                ("STATE_DIRECTORY", dir.join("state").to_str().unwrap()),
+                ("EVENT_SINK", "kubernetes"),
+                ("KUBE_API_SERVER", &url),
+                ("NODE_NAME", "node-1"),
+                ("DNS_LOOKUP", "false"),
+            ],
+        );
+        wait_until("the pod index to sync", Duration::from_secs(20), || {
+            agent.metric("kube_iptables_tailer_pod_index_synced") == 1.0
+        });
+        EventsOnPods {
+            api,
+            agent,
+            _rsyslog: rsyslog,
+        }
+    }
+
+    fn count_on(&self, pod: &str) -> u64 {
+        self.api
+            .events()
+            .iter()
+            .filter(|event| event["involvedObject"]["name"] == pod)
+            .map(|event| event["count"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    /// Waits for `count` drops on each pod; returns the messages of the Events on each.
+    fn messages(&self, count: u64) -> (Vec<Value>, Vec<Value>) {
+        wait_until(
+            &format!("{count} drops on each pod"),
+            Duration::from_secs(30),
+            || self.count_on("client-1") == count && self.count_on("server-1") == count,
+        );
+        let message_on = |pod: &str| -> Vec<Value> {
+            self.api
+                .events()
+                .iter()
+                .filter(|event| event["involvedObject"]["name"] == pod)
+                .map(|event| event["message"].clone())
+                .collect()
+        };
+        (message_on("client-1"), message_on("server-1"))
+    }
+}
+
 #[test]
 fn a_kernel_drop_between_two_pods_becomes_an_event_on_each() {
     if !privileged(
@@ -187,74 +261,78 @@ fn a_kernel_drop_between_two_pods_becomes_an_event_on_each() {
         rule.extend(target);
         pair.in_server("iptables", &rule);
     }
-    // The two namespaces play two pods.
-    let api = FakeApi::start();
-    api.add_pod(
-        FakePod::new("shop", "client-1")
-            .uid("uid-client")
-            .ip(CLIENT_V4),
-    );
-    api.add_pod(
-        FakePod::new("db", "server-1")
-            .uid("uid-server")
-            .node("node-2")
-            .ip(SERVER_V4),
-    );
     let dir = tempfile::tempdir().unwrap();
-    let rsyslog = Rsyslog::start(dir.path(), &prefix);
-    let url = api.url();
-    let agent = Agent::start(
-        dir.path(),
-        &[
-            ("IPTABLES_LOG_PATH", rsyslog.log.to_str().unwrap()),
-            ("IPTABLES_LOG_PREFIX", &prefix),
-            (
-                "STATE_DIRECTORY",
-                dir.path().join("state").to_str().unwrap(),
-            ),
-            ("EVENT_SINK", "kubernetes"),
-            ("KUBE_API_SERVER", &url),
-            ("NODE_NAME", "node-1"),
-            ("DNS_LOOKUP", "false"),
-        ],
-    );
-    wait_until("the pod index to sync", Duration::from_secs(20), || {
-        agent.metric("kube_iptables_tailer_pod_index_synced") == 1.0
-    });
+    let pods = EventsOnPods::start(dir.path(), &prefix);
     for _ in 0..3 {
         pair.send_udp(SERVER_V4, 9996);
     }
-    let count_on = |pod: &str| -> u64 {
-        api.events()
-            .iter()
-            .filter(|event| event["involvedObject"]["name"] == pod)
-            .map(|event| event["count"].as_u64().unwrap_or(0))
-            .sum()
-    };
-    wait_until("3 drops on each pod", Duration::from_secs(30), || {
-        count_on("client-1") == 3 && count_on("server-1") == 3
-    });
-    let message_on = |pod: &str| -> Vec<Value> {
-        api.events()
-            .iter()
-            .filter(|event| event["involvedObject"]["name"] == pod)
-            .map(|event| event["message"].clone())
-            .collect()
-    };
+    let (sent, received) = pods.messages(3);
     assert_eq!(
-        message_on("client-1"),
+        sent,
         vec![json!(
             "Packet dropped when sending traffic to db (198.18.0.2) on port 9996/UDP"
         )]
     );
     assert_eq!(
-        message_on("server-1"),
+        received,
         vec![json!(
             "Packet dropped when receiving traffic from shop (198.18.0.1) on port 9996/UDP"
         )]
     );
     assert_eq!(
-        agent.metric("packet_drops_count{dst=\"db\",src=\"shop\"}"),
+        pods.agent
+            .metric("packet_drops_count{dst=\"db\",src=\"shop\"}"),
         3.0
+    );
+}
+
+/// Calico's iptables dataplane with Felix's `logPrefix: "PREFIX %k %p"`: the rule Felix renders for
+/// a `Log` action before the `Deny` of Kubernetes NetworkPolicy `db/deny` (iptables allows 29
+/// characters of prefix).
+#[test]
+fn a_calico_log_prefix_naming_the_policy_puts_it_in_the_events() {
+    if !privileged(
+        "Calico policy prefix to Kubernetes Events",
+        &[TOOLS, &["iptables"]].concat(),
+    ) {
+        return;
+    }
+    let _serial = kernel_lock();
+    let _log_all = LogAllNetns::enable();
+    let pair = NetnsPair::new();
+    let prefix = unique("KITCAL");
+    let log_prefix = format!("{prefix} knp db/deny: ");
+    for target in [
+        vec!["-j", "LOG", "--log-prefix", &log_prefix, "--log-level", "5"],
+        vec!["-j", "DROP"],
+    ] {
+        let mut rule = vec!["-A", "INPUT", "-p", "udp", "--dport", "9995"];
+        rule.extend(target);
+        pair.in_server("iptables", &rule);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pods = EventsOnPods::start(dir.path(), &prefix);
+    pair.send_udp(SERVER_V4, 9995);
+    let (sent, received) = pods.messages(1);
+    assert_eq!(
+        sent,
+        vec![json!(
+            "Packet dropped when sending traffic to db (198.18.0.2) on port 9995/UDP by \
+             NetworkPolicy db/deny"
+        )]
+    );
+    assert_eq!(
+        received,
+        vec![json!(
+            "Packet dropped when receiving traffic from shop (198.18.0.1) on port 9995/UDP by \
+             NetworkPolicy db/deny"
+        )]
+    );
+    assert_eq!(
+        pods.agent.metric(
+            "kube_iptables_tailer_policy_drops_total{direction=\"ingress\",namespace=\"db\",\
+             policy=\"deny\"}"
+        ),
+        1.0
     );
 }
