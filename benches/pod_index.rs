@@ -130,6 +130,7 @@ fn record(n: usize) -> PodRecord {
             node: pod.node,
             host_network: false,
             identifier_label: None,
+            labels: Default::default(),
         },
         ips: ips_of(n),
         phase: PodPhase::Running,

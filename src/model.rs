@@ -340,6 +340,39 @@ pub struct PodInfo {
     pub host_network: bool,
     /// The value of the label named by `POD_IDENTIFIER_LABEL`, when that is configured and set.
     pub identifier_label: Option<String>,
+    /// The pod's labels (what NetworkPolicies select it by), shared with every pod that has the same.
+    pub labels: Labels,
+}
+
+/// A set of labels, sorted by key. Pods of one workload have the same labels, and the pod watch
+/// hands them one shared copy (`resolve/labels.rs`): a pod costs a pointer, not its labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Labels(Arc<[(Box<str>, Box<str>)]>);
+
+impl Labels {
+    pub fn new(mut pairs: Vec<(Box<str>, Box<str>)>) -> Labels {
+        pairs.sort();
+        pairs.dedup_by(|a, b| a.0 == b.0);
+        Labels(pairs.into())
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let at = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether both are the one shared copy (not merely equal).
+    pub fn same_copy(&self, other: &Labels) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// How a pod is named in the text of an Event about its peer (`POD_IDENTIFIER`, as the original).

@@ -81,6 +81,7 @@ mod tests {
             node: "node-1".to_string(),
             host_network: false,
             identifier_label: Some("web".to_string()),
+            labels: Default::default(),
         }))
     }
 
@@ -133,6 +134,7 @@ mod tests {
         };
         let unlabelled = Endpoint::Pod(Arc::new(PodInfo {
             identifier_label: None,
+            labels: Default::default(),
             ..(**pod).clone()
         }));
         assert_eq!(peer_name(&unlabelled, PodIdentifier::Label), "web-7d4f9");

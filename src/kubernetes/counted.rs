@@ -101,6 +101,7 @@ mod tests {
                 node: "node-1".to_string(),
                 host_network: false,
                 identifier_label: None,
+                labels: Default::default(),
             }),
             message: "Packet dropped".to_string(),
             count,

@@ -15,6 +15,7 @@ use super::{KubeSettings, stopped};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::model::PodInfo;
+use crate::resolve::labels::LabelSets;
 use crate::resolve::pods::{PodIndex, PodPhase, PodRecord};
 use crate::stop::Stop;
 
@@ -38,26 +39,34 @@ pub async fn watch_pods(
         let resync = tokio::time::sleep(settings.resync);
         tokio::pin!(resync);
         let mut snapshot: Vec<PodRecord> = Vec::new();
+        let mut label_sets = LabelSets::default();
         let mut lists = 0u64;
         loop {
             tokio::select! {
                 event = stream.next() => match event {
                     Some(Ok(Event::Init)) => {
                         snapshot.clear();
+                        label_sets.clear();
                         lists += 1;
                         if lists > 1 {
                             // The watcher starts over after its watch expired (410) or failed.
                             metrics.watch_restarts.with_label_values(&["expired"]).inc();
                         }
                     }
-                    Some(Ok(Event::InitApply(pod))) => snapshot.extend(record(&pod, label)),
+                    Some(Ok(Event::InitApply(pod))) => {
+                        snapshot.extend(record(&pod, label, &mut label_sets));
+                    }
                     Some(Ok(Event::InitDone)) => {
                         let pods = snapshot.len();
                         index.replace_all(std::mem::take(&mut snapshot));
                         health.set_condition(READY_CONDITION, true);
-                        log::info!("pod index synced: {pods} pods, {} IPs", index.len());
+                        log::info!(
+                            "pod index synced: {pods} pods, {} IPs, {} label sets",
+                            index.len(),
+                            label_sets.len()
+                        );
                     }
-                    Some(Ok(Event::Apply(pod))) => match record(&pod, label) {
+                    Some(Ok(Event::Apply(pod))) => match record(&pod, label, &mut label_sets) {
                         Some(record) => index.upsert(record),
                         None => index.remove(uid(&pod)),
                     },
@@ -84,7 +93,11 @@ fn uid(pod: &Pod) -> &str {
 }
 
 /// The compact record of a pod, or `None` when it has no IP yet (nothing to index).
-fn record(pod: &Pod, identifier_label: Option<&str>) -> Option<PodRecord> {
+fn record(
+    pod: &Pod,
+    identifier_label: Option<&str>,
+    label_sets: &mut LabelSets,
+) -> Option<PodRecord> {
     let metadata = &pod.metadata;
     let spec = pod.spec.as_ref();
     let status = pod.status.as_ref();
@@ -114,6 +127,7 @@ fn record(pod: &Pod, identifier_label: Option<&str>) -> Option<PodRecord> {
         host_network: spec.and_then(|spec| spec.host_network).unwrap_or(false),
         identifier_label: identifier_label
             .and_then(|key| metadata.labels.as_ref()?.get(key).cloned()),
+        labels: label_sets.share(metadata.labels.as_ref()),
     };
     Some(PodRecord {
         info,
@@ -140,7 +154,11 @@ mod tests {
             "status": {"phase": "Running", "podIP": "10.0.1.5",
                        "podIPs": [{"ip": "10.0.1.5"}, {"ip": "fd00::1:5"}]}
         }));
-        let record = record(&pod, Some("app")).unwrap();
+        let mut label_sets = LabelSets::default();
+        let record = record(&pod, Some("app"), &mut label_sets).unwrap();
+        let labels = record.info.labels.clone();
+        assert_eq!(labels.get("tier"), Some("web"));
+        assert_eq!(labels.len(), 2);
         assert_eq!(
             record,
             PodRecord {
@@ -151,6 +169,7 @@ mod tests {
                     node: "node-1".into(),
                     host_network: false,
                     identifier_label: Some("frontend".into()),
+                    labels,
                 },
                 ips: vec!["10.0.1.5".parse().unwrap(), "fd00::1:5".parse().unwrap()],
                 phase: PodPhase::Running,
@@ -167,7 +186,7 @@ mod tests {
             "spec": {"nodeName": "node-2", "hostNetwork": true, "containers": []},
             "status": {"phase": "Succeeded", "podIP": "192.0.2.10"}
         }));
-        let record = record(&pod, None).unwrap();
+        let record = record(&pod, None, &mut LabelSets::default()).unwrap();
         assert_eq!(record.ips, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
         assert!(record.info.host_network && record.deleting);
         assert_eq!(record.phase, PodPhase::Finished);
@@ -180,6 +199,6 @@ mod tests {
             "metadata": {"namespace": "a", "name": "b", "uid": "c"},
             "status": {"phase": "Pending"}
         }));
-        assert_eq!(record(&pod, None), None);
+        assert_eq!(record(&pod, None, &mut LabelSets::default()), None);
     }
 }

@@ -85,6 +85,7 @@ mod tests {
             node: "n".to_string(),
             host_network: false,
             identifier_label: None,
+            labels: Default::default(),
         }))
     }
 

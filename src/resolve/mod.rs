@@ -6,6 +6,7 @@
 //! Every batch is passed on, even an empty one, so that its position reaches the checkpoint.
 
 pub mod dns;
+pub mod labels;
 pub mod pods;
 
 use std::collections::HashSet;

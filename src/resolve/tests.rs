@@ -25,6 +25,7 @@ fn pod(namespace: &str, name: &str, host_network: bool) -> PodInfo {
         node: "node-7".to_string(),
         host_network,
         identifier_label: None,
+        labels: Default::default(),
     }
 }
 

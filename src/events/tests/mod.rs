@@ -24,6 +24,7 @@ pub(super) fn pod(namespace: &str, name: &str, uid: &str) -> Arc<PodInfo> {
         node: NODE.to_string(),
         host_network: false,
         identifier_label: None,
+        labels: Default::default(),
     })
 }
 

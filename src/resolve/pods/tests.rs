@@ -11,6 +11,7 @@ fn info(namespace: &str, name: &str, uid: &str, host_network: bool) -> PodInfo {
         node: "node-7".to_string(),
         host_network,
         identifier_label: None,
+        labels: Default::default(),
     }
 }
 
