@@ -406,6 +406,17 @@ pub struct Located {
     pub drop: PacketDrop,
     pub src: Endpoint,
     pub dst: Endpoint,
+    /// Where the log names no policy: the NetworkPolicies that isolate each pod end in the drop's
+    /// direction (`resolve/policies.rs`).
+    pub isolation: Isolation,
+}
+
+/// The names of the NetworkPolicies (of the pod's own namespace) that isolate the sending pod for
+/// egress and the receiving pod for ingress; empty where none does or the end is no pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Isolation {
+    pub sender: Vec<String>,
+    pub receiver: Vec<String>,
 }
 
 /// Which side of a drop an Event is about.

@@ -36,7 +36,7 @@ use crate::metrics::{self, Metrics};
 use crate::model::{Batch, PacketDrop, Position};
 use crate::parse::{self, Parser};
 use crate::resolve::dns::{DnsSettings, ReverseDns};
-use crate::resolve::{self, pods::PodIndex};
+use crate::resolve::{self, pods::PodIndex, policies::PolicyIndex};
 use crate::sinks;
 use crate::sources::checkpoint::{self, CheckpointStore};
 use crate::sources::{Source, SourceOutput, nflog};
@@ -241,6 +241,7 @@ fn spawn_kubernetes_stages(
     metrics: &Arc<Metrics>,
 ) -> Vec<Worker> {
     let index = Arc::new(PodIndex::new(metrics.clone()));
+    let policies = Arc::new(PolicyIndex::default());
     spawn
         .health
         .set_condition(kubernetes::READY_CONDITION, false);
@@ -251,13 +252,18 @@ fn spawn_kubernetes_stages(
     let (outcomes_tx, outcomes_rx) = bounded(EVENT_WRITES_IN_FLIGHT * 2);
     let mut workers = Vec::new();
 
-    let (resolve_index, resolve_stop, resolve_metrics) =
-        (index.clone(), spawn.stop.clone(), metrics.clone());
+    let (resolve_index, resolve_policies, resolve_stop, resolve_metrics) = (
+        index.clone(),
+        policies.clone(),
+        spawn.stop.clone(),
+        metrics.clone(),
+    );
     workers.push(spawn.worker("resolve", move || {
         resolve::run(
             drops,
             located_tx,
             resolve_index,
+            resolve_policies,
             dns,
             resolve_stop,
             resolve_metrics,
@@ -299,13 +305,17 @@ fn spawn_kubernetes_stages(
         identifier_label: settings.identifier_label,
         page_size: POD_LIST_PAGE_SIZE,
         give_up_after: EVENT_WRITE_GIVE_UP,
+        watch_network_policies: settings.network_policy_attribution,
     };
     let (kube_health, kube_stop, kube_metrics) =
         (spawn.health.clone(), spawn.stop.clone(), metrics.clone());
     workers.push(spawn.worker("kubernetes", move || {
         kubernetes::run(
             kube_settings,
-            index,
+            kubernetes::Indexes {
+                pods: index,
+                policies,
+            },
             writes_rx,
             outcomes_tx,
             kube_health,

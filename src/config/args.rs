@@ -146,6 +146,11 @@ pub struct Args {
     #[arg(long, env = "DNS_LOOKUP", default_value = "true")]
     pub dns_lookup: String,
 
+    /// Watch NetworkPolicies to name those that isolate a pod in Events whose log names no policy:
+    /// true or false.
+    #[arg(long, env = "NETWORK_POLICY_ATTRIBUTION", default_value = "true")]
+    pub network_policy_attribution: String,
+
     /// The Events' reason.
     #[arg(long, env = "KUBE_EVENT_DISPLAY_REASON", default_value = "PacketDrop")]
     pub kube_event_display_reason: String,

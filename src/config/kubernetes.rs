@@ -18,6 +18,7 @@ pub struct KubernetesConfig {
     pub identifier: PodIdentifier,
     pub identifier_label: Option<String>,
     pub dns_lookup: bool,
+    pub network_policy_attribution: bool,
     pub repeat_interval: Duration,
     pub events_qps: f64,
     pub events_burst: u32,
@@ -66,17 +67,11 @@ pub fn kubernetes(
             "required when POD_IDENTIFIER=label",
         ));
     }
-    let dns_lookup = match args.dns_lookup.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => true,
-        "false" | "0" | "no" => false,
-        _ => {
-            return Err(invalid(
-                "DNS_LOOKUP",
-                &args.dns_lookup,
-                "must be true or false",
-            ));
-        }
-    };
+    let dns_lookup = boolean("DNS_LOOKUP", &args.dns_lookup)?;
+    let network_policy_attribution = boolean(
+        "NETWORK_POLICY_ATTRIBUTION",
+        &args.network_policy_attribution,
+    )?;
     let events_qps = match args.events_qps.trim().parse::<f64>() {
         Ok(qps) if qps > 0.0 && qps <= 10_000.0 => qps,
         _ => {
@@ -116,8 +111,18 @@ pub fn kubernetes(
         identifier,
         identifier_label,
         dns_lookup,
+        network_policy_attribution,
         repeat_interval: Duration::from_secs(repeat * 60),
         events_qps,
         events_burst,
     })
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
+fn boolean(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(invalid(variable, value, "must be true or false")),
+    }
 }

@@ -145,6 +145,7 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             identifier: crate::model::PodIdentifier::Namespace,
             identifier_label: None,
             dns_lookup: true,
+            network_policy_attribution: true,
             repeat_interval: Duration::from_secs(2 * 60),
             events_qps: 20.0,
             events_burst: 100,

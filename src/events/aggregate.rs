@@ -21,7 +21,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::checksum::checksum;
-use crate::events::message::{event_message, with_policy};
+use crate::events::message::{event_message, with_isolation, with_policy};
 use crate::events::replay::{PendingMarks, Written};
 use crate::model::{
     Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
@@ -171,6 +171,13 @@ impl Aggregator {
             ),
             side.located.drop.policy.as_ref(),
         );
+        let isolating = match side.direction {
+            Direction::Sending => &side.located.isolation.sender,
+            Direction::Receiving => &side.located.isolation.receiver,
+        };
+        // Not part of the Event's name: a replay after the policies changed must still find the
+        // Event that counted it.
+        let message = with_isolation(message, &side.pod.namespace, isolating);
         let order = self.next_order;
         self.next_order += 1;
         self.queue.insert(order, name.clone());

@@ -2,7 +2,9 @@
 //! traffic to NAME (IP) on port DPT/PROTO` on the sending pod, `... when receiving traffic from ...` on
 //! the receiving one. Users grep for these words and alert on them, so they are a contract. Where the
 //! log names the policy that dropped the packet, the text goes on after those words: `... on port
-//! 80/TCP by NetworkPolicy shop/deny-all`; without one it is exactly the original's.
+//! 80/TCP by NetworkPolicy shop/deny-all`; where it names none and NetworkPolicies isolate the pod,
+//! they are named after a semicolon (`...; isolated by NetworkPolicy shop/default-deny`); without
+//! either it is exactly the original's.
 
 use std::net::IpAddr;
 
@@ -17,6 +19,34 @@ pub fn with_policy(message: String, policy: Option<&Policy>) -> String {
             policy.qualified_name()
         ),
         None => message,
+    }
+}
+
+/// The most NetworkPolicy names an Event lists (a namespace may have dozens); the rest are counted.
+const MAX_NAMED_POLICIES: usize = 3;
+
+/// `message` followed by the NetworkPolicies of `namespace` that isolate the pod in the drop's
+/// direction, where the log named no policy: `...; isolated by NetworkPolicy shop/default-deny`.
+pub fn with_isolation(message: String, namespace: &str, policies: &[String]) -> String {
+    let named: Vec<String> = policies
+        .iter()
+        .take(MAX_NAMED_POLICIES)
+        .map(|name| format!("{namespace}/{name}"))
+        .collect();
+    match policies.len() {
+        0 => message,
+        1 => format!("{message}; isolated by NetworkPolicy {}", named[0]),
+        n if n <= MAX_NAMED_POLICIES => {
+            format!(
+                "{message}; isolated by NetworkPolicies {}",
+                named.join(", ")
+            )
+        }
+        n => format!(
+            "{message}; isolated by NetworkPolicies {} and {} more",
+            named.join(", "),
+            n - MAX_NAMED_POLICIES
+        ),
     }
 }
 
@@ -217,6 +247,25 @@ mod tests {
         assert_eq!(
             text(Protocol::Number(47), Transport::None),
             "Packet dropped when sending traffic to shop (10.1.2.3) on protocol 47"
+        );
+    }
+
+    #[test]
+    fn isolating_network_policies_follow_the_original_words() {
+        let original = "Packet dropped when receiving traffic from shop (10.0.1.5) on port 80/TCP";
+        let names = |n: usize| -> Vec<String> { (1..=n).map(|k| format!("p{k}")).collect() };
+        assert_eq!(with_isolation(original.to_string(), "db", &[]), original);
+        assert_eq!(
+            with_isolation(original.to_string(), "db", &names(1)),
+            format!("{original}; isolated by NetworkPolicy db/p1")
+        );
+        assert_eq!(
+            with_isolation(original.to_string(), "db", &names(3)),
+            format!("{original}; isolated by NetworkPolicies db/p1, db/p2, db/p3")
+        );
+        assert_eq!(
+            with_isolation(original.to_string(), "db", &names(5)),
+            format!("{original}; isolated by NetworkPolicies db/p1, db/p2, db/p3 and 2 more")
         );
     }
 }

@@ -8,6 +8,7 @@ mod client;
 mod counted;
 mod event_writer;
 mod pod_watch;
+mod policy_watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::model::{EventOutcome, EventWrite};
 use crate::resolve::pods::PodIndex;
+use crate::resolve::policies::PolicyIndex;
 use crate::stop::Stop;
 
 pub use pod_watch::READY_CONDITION;
@@ -44,13 +46,21 @@ pub struct KubeSettings {
     pub page_size: u32,
     /// An Event write that has not succeeded after this long is given up (and counted).
     pub give_up_after: Duration,
+    /// `NETWORK_POLICY_ATTRIBUTION`: watch NetworkPolicies to name those that isolate a pod.
+    pub watch_network_policies: bool,
+}
+
+/// What the watches keep up to date for the resolve stage.
+pub struct Indexes {
+    pub pods: Arc<PodIndex>,
+    pub policies: Arc<PolicyIndex>,
 }
 
 /// Thread body: runs until `stop` for the pod watch, and until `writes` is disconnected for the
 /// Event writer (so that writes still in the pipeline at shutdown get their outcome).
 pub fn run(
     settings: KubeSettings,
-    index: Arc<PodIndex>,
+    indexes: Indexes,
     writes: Receiver<EventWrite>,
     outcomes: Sender<EventOutcome>,
     health: Health,
@@ -66,14 +76,26 @@ pub fn run(
         let watch = pod_watch::watch_pods(
             client.clone(),
             settings.clone(),
-            index,
+            indexes.pods,
             health,
             stop.clone(),
             metrics.clone(),
         );
+        let policy_watch = {
+            let (wanted, client, metrics) = (
+                settings.watch_network_policies,
+                client.clone(),
+                metrics.clone(),
+            );
+            async move {
+                if wanted {
+                    policy_watch::watch_policies(client, indexes.policies, stop, metrics).await;
+                }
+            }
+        };
         let writer = event_writer::write_events(client, settings, writes, outcomes, metrics);
-        // The writer ends when the events stage is gone; the watch ends at stop.
-        tokio::join!(watch, writer);
+        // The writer ends when the events stage is gone; the watches end at stop.
+        tokio::join!(watch, policy_watch, writer);
         Ok(())
     })
 }

@@ -60,6 +60,9 @@ pub struct Metrics {
     /// Pods (IPs) in the index, and 1 once it has synced with the API.
     pub pod_index_size: IntGauge,
     pub pod_index_synced: IntGauge,
+    /// NetworkPolicies in the index, and 1 once it has synced (0 while they cannot be listed: RBAC).
+    pub network_policies: IntGauge,
+    pub network_policies_synced: IntGauge,
     /// Pod watches started again (expired, failed, or the periodic relist).
     pub watch_restarts: IntCounterVec,
     /// Reverse DNS lookups, by result (`found`, `not_found`, `timeout`, `busy`), and answers from cache.
@@ -172,6 +175,14 @@ impl Metrics {
                 "pod_index_synced",
                 "1 once the pod index has synced with the API",
             ),
+            network_policies: gauge(
+                "network_policies",
+                "NetworkPolicies in the index (they name the policies that isolate a pod)",
+            ),
+            network_policies_synced: gauge(
+                "network_policies_synced",
+                "1 once the NetworkPolicy index has synced with the API",
+            ),
             watch_restarts: counter_vec(
                 "watch_restarts_total",
                 "Pod watches started again, by reason",
@@ -214,7 +225,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 32] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 34] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -239,6 +250,8 @@ impl Metrics {
             Box::new(self.api_errors.clone()),
             Box::new(self.pod_index_size.clone()),
             Box::new(self.pod_index_synced.clone()),
+            Box::new(self.network_policies.clone()),
+            Box::new(self.network_policies_synced.clone()),
             Box::new(self.watch_restarts.clone()),
             Box::new(self.dns_lookups.clone()),
             Box::new(self.dns_cache_hits.clone()),

@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod labels;
 pub mod pods;
+pub mod policies;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,10 +17,11 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::metrics::Metrics;
 use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
-use crate::model::{Batch, Endpoint, Located, PacketDrop};
+use crate::model::{Batch, Endpoint, Isolation, Located, PacketDrop, PolicyDirection};
 use crate::stop::Stop;
 use dns::ReverseDns;
 use pods::PodIndex;
+use policies::PolicyIndex;
 
 /// Namespaces that get a `packet_drops_count` label value of their own; later ones are `other`.
 pub const MAX_NAMESPACE_LABELS: usize = 200;
@@ -30,6 +32,7 @@ pub fn run(
     input: Receiver<Batch<PacketDrop>>,
     output: Sender<Batch<Located>>,
     index: Arc<PodIndex>,
+    policies: Arc<PolicyIndex>,
     dns: ReverseDns,
     stop: Stop,
     metrics: Arc<Metrics>,
@@ -45,7 +48,7 @@ pub fn run(
             .items
             .into_iter()
             .map(|drop| {
-                let located = locate(drop, &index, &dns);
+                let located = locate(drop, &index, &policies, &dns);
                 let src = labels.of(&located.src);
                 let dst = labels.of(&located.dst);
                 let drops = u64::from(located.drop.count);
@@ -76,17 +79,32 @@ pub fn run(
     }
 }
 
-fn locate(drop: PacketDrop, index: &PodIndex, dns: &ReverseDns) -> Located {
+fn locate(drop: PacketDrop, index: &PodIndex, policies: &PolicyIndex, dns: &ReverseDns) -> Located {
     let endpoint = |ip| {
         index.lookup(ip).unwrap_or_else(|| Endpoint::External {
             ip,
             name: dns.name_of(ip),
         })
     };
+    let src = endpoint(drop.packet.src);
+    let dst = endpoint(drop.packet.dst);
+    // Only where the log does not say which policy dropped it; NetworkPolicies do not apply to
+    // hostNetwork pods.
+    let isolating = |end: &Endpoint, direction| match end {
+        Endpoint::Pod(pod) if drop.policy.is_none() && !pod.host_network => {
+            policies.isolating(pod, direction)
+        }
+        _ => Vec::new(),
+    };
+    let isolation = Isolation {
+        sender: isolating(&src, PolicyDirection::Egress),
+        receiver: isolating(&dst, PolicyDirection::Ingress),
+    };
     Located {
-        src: endpoint(drop.packet.src),
-        dst: endpoint(drop.packet.dst),
+        src,
+        dst,
         drop,
+        isolation,
     }
 }
 

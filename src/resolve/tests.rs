@@ -90,6 +90,10 @@ struct Stage {
 }
 
 fn start(records: Vec<PodRecord>) -> Stage {
+    start_with_policies(records, Arc::default())
+}
+
+fn start_with_policies(records: Vec<PodRecord>, policies: Arc<PolicyIndex>) -> Stage {
     let metrics = Arc::new(Metrics::new());
     let index = Arc::new(PodIndex::new(metrics.clone()));
     index.replace_all(records);
@@ -106,7 +110,15 @@ fn start(records: Vec<PodRecord>) -> Stage {
     let (stage_output, output) = bounded(4);
     let stage_metrics = metrics.clone();
     let thread = std::thread::spawn(move || {
-        run(stage_input, stage_output, index, dns, stop, stage_metrics);
+        run(
+            stage_input,
+            stage_output,
+            index,
+            policies,
+            dns,
+            stop,
+            stage_metrics,
+        );
     });
     Stage {
         input,
@@ -166,11 +178,13 @@ fn drops_are_located_at_pods_nodes_and_external_names() {
         Batch {
             items: vec![
                 Located {
+                    isolation: Default::default(),
                     drop: drop_between("10.1.2.3", "fd00::7"),
                     src: web.clone(),
                     dst: db.clone(),
                 },
                 Located {
+                    isolation: Default::default(),
                     drop: drop_between("10.1.2.3", "203.0.113.5"),
                     src: web.clone(),
                     dst: Endpoint::External {
@@ -179,6 +193,7 @@ fn drops_are_located_at_pods_nodes_and_external_names() {
                     },
                 },
                 Located {
+                    isolation: Default::default(),
                     drop: drop_between("198.51.100.9", "10.1.2.3"),
                     src: Endpoint::External {
                         ip: ip("198.51.100.9"),
@@ -187,6 +202,7 @@ fn drops_are_located_at_pods_nodes_and_external_names() {
                     dst: web,
                 },
                 Located {
+                    isolation: Default::default(),
                     drop: drop_between("192.168.0.7", "fd00::7"),
                     src: Endpoint::Node {
                         ip: ip("192.168.0.7"),
@@ -290,7 +306,15 @@ fn the_stage_waits_for_the_index_and_ends_if_stopped_first() {
     let (input, stage_input) = bounded(4);
     let (stage_output, output) = bounded::<Batch<Located>>(4);
     let thread = std::thread::spawn(move || {
-        run(stage_input, stage_output, index, dns, stop, metrics);
+        run(
+            stage_input,
+            stage_output,
+            index,
+            Arc::default(),
+            dns,
+            stop,
+            metrics,
+        );
     });
     input
         .send(Batch {
@@ -304,4 +328,84 @@ fn the_stage_waits_for_the_index_and_ends_if_stopped_first() {
     trigger.trigger();
     thread.join().unwrap();
     assert!(output.recv().is_err());
+}
+
+#[test]
+fn where_the_log_names_no_policy_the_isolating_network_policies_of_each_pod_end_are_found() {
+    use crate::model::{Policy, PolicyKind};
+    use crate::resolve::labels::LabelSets;
+    use crate::resolve::policies::IsolatingPolicy;
+
+    let policy = |namespace: &str, name: &str, spec: serde_json::Value| {
+        let value =
+            serde_json::json!({"metadata": {"namespace": namespace, "name": name}, "spec": spec});
+        IsolatingPolicy::from_api(&serde_json::from_value(value).unwrap()).unwrap()
+    };
+    let policies = Arc::new(PolicyIndex::default());
+    policies.replace_all(vec![
+        policy(
+            "db",
+            "deny-in",
+            serde_json::json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+        ),
+        policy(
+            "shop",
+            "web-out",
+            serde_json::json!({
+                "podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"]
+            }),
+        ),
+        policy(
+            "shop",
+            "deny-in",
+            serde_json::json!({"podSelector": {}, "policyTypes": ["Ingress"]}),
+        ),
+    ]);
+    let mut web = pod("shop", "web-1", false);
+    let app_web = [("app".to_string(), "web".to_string())]
+        .into_iter()
+        .collect();
+    web.labels = LabelSets::default().share(Some(&app_web));
+    let stage = start_with_policies(
+        vec![
+            running(web, "10.0.1.1"),
+            running(pod("db", "pg-0", false), "10.0.2.1"),
+            running(pod("shop", "agent", true), "192.0.2.7"),
+        ],
+        policies,
+    );
+    let named = {
+        let mut drop = drop_between("10.0.1.1", "10.0.2.1");
+        drop.policy = Some(Policy::new(PolicyKind::NetworkPolicy, "db", "deny-in"));
+        drop
+    };
+    let batch = stage.pass(
+        vec![
+            drop_between("10.0.1.1", "10.0.2.1"),
+            named,
+            // A hostNetwork pod is not subject to NetworkPolicies.
+            drop_between("192.0.2.7", "10.0.1.1"),
+        ],
+        1,
+    );
+    let isolation: Vec<(Vec<String>, Vec<String>)> = batch
+        .items
+        .iter()
+        .map(|located| {
+            (
+                located.isolation.sender.clone(),
+                located.isolation.receiver.clone(),
+            )
+        })
+        .collect();
+    let names = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        isolation,
+        [
+            (names(&["web-out"]), names(&["deny-in"])),
+            (names(&[]), names(&[])),
+            (names(&[]), names(&["deny-in"])),
+        ]
+    );
+    stage.finish();
 }

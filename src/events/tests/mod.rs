@@ -54,6 +54,7 @@ pub(super) fn tcp(
     time: DateTime<Utc>,
 ) -> Located {
     Located {
+        isolation: Default::default(),
         drop: PacketDrop {
             time,
             hostname: Some(NODE.to_string()),

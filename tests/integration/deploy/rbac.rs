@@ -76,13 +76,15 @@ fn authorized_as(request: &Recorded) -> Grant {
 }
 
 #[test]
-fn the_cluster_role_grants_pods_list_watch_and_events_create_get_patch_only() {
+fn the_cluster_role_grants_pods_and_network_policies_list_watch_and_events_create_get_patch_only() {
     let expected: BTreeSet<Grant> = [
         grant("", "pods", "list"),
         grant("", "pods", "watch"),
         grant("", "events", "create"),
         grant("", "events", "get"),
         grant("", "events", "patch"),
+        grant("networking.k8s.io", "networkpolicies", "list"),
+        grant("networking.k8s.io", "networkpolicies", "watch"),
     ]
     .into();
     for overlay in OVERLAYS {
