@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{EVENTS, event, five_pods};
 use crate::support::fake_api::{FakeApi, FakePod, Fault};
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -18,7 +18,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// A kube-rs client for the fake, as the agent builds one for `KUBE_API_SERVER`. Needs a runtime.
-fn client(api: &FakeApi) -> kube::Client {
+pub(super) fn client(api: &FakeApi) -> kube::Client {
     kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap()
 }
 

@@ -1,9 +1,11 @@
 //! The fake API server itself, proved twice: with a bare HTTP/1.1 client over `TcpStream` (exact
 //! bytes, keep-alive, faults, chunked watches) and with kube-rs, the client the agent uses (paged
-//! lists, the watcher and its relist after 410 Expired, Event create/conflict/patch, its own retries).
+//! lists, the watcher and its relist after 410 Expired, Event create/conflict/patch, its own retries),
+//! for pods and for NetworkPolicies.
 
 mod bare_http;
 mod kube_client;
+mod network_policies;
 mod watch_stream;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! A fake Kubernetes API server on loopback for the agent's integration tests: real HTTP/1.1 with
-//! keep-alive, pods listed (paged) and watched (chunked, with 410 Expired after `expire_history`),
-//! core/v1 Events created, read and merge-patched, faults a test scripts, and a record of every request.
+//! keep-alive, pods and networking.k8s.io/v1 NetworkPolicies listed (paged) and watched (chunked, with
+//! 410 Expired after `expire_history`), core/v1 Events created, read and merge-patched, faults a test
+//! scripts (a 403 for NetworkPolicies among them), and a record of every request.
 //!
 //! It serves only what the agent uses, but serves it as the API server does, so that kube-rs talks to it
 //! unchanged (`fake_api_selftest` proves that with kube-rs itself).
@@ -10,13 +11,20 @@
 //! api.add_pod(FakePod::new("shop", "web-0").ip("10.1.0.5").label("app", "web"));
 //! agent_env.push(("KUBE_API_SERVER", api.url()));
 //! api.fault("POST", "/api/v1/namespaces/", 1, Fault::retry_after(429, 1));
+//! api.add_network_policy(json!({
+//!     "metadata": {"namespace": "shop", "name": "deny-all"},
+//!     "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+//! }));
+//! api.forbid_network_policies(); // 403 as RBAC words it, until clear_faults
 //! ```
 
 #[path = "../enter_netns.rs"]
 pub mod enter_netns;
 mod faults;
 mod http;
+mod network_policy;
 mod pod;
+mod resource;
 mod routes;
 mod server;
 mod store;
@@ -32,6 +40,10 @@ use serde_json::Value;
 
 pub use faults::{Fault, Recorded};
 pub use pod::FakePod;
+
+/// The prefix of every NetworkPolicy path (cluster-wide and namespaced), and not of discovery's
+/// `/apis/networking.k8s.io/v1`.
+const NETWORK_POLICY_PATHS: &str = "/apis/networking.k8s.io/v1/";
 
 /// How a watch from a version older than the fake keeps is answered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -62,7 +74,7 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    /// Signalled on every change a watch may be waiting for (pods, closing, stopping).
+    /// Signalled on every change a watch may be waiting for (pods, policies, closing, stopping).
     changed: Condvar,
     stopping: AtomicBool,
     /// A clone of every open connection, to shut them down from outside their thread.
@@ -99,6 +111,10 @@ pub struct FakeApi {
 }
 
 impl FakeApi {
+    /// The user a [`Fault::Forbidden`] refuses: the agent's service account in its manifests.
+    // An associated constant, not a re-export: the benches include this module and allow only dead code.
+    pub const AGENT_USER: &str = faults::AGENT_USER;
+
     /// Listens on a free loopback port; each connection is served on its own thread.
     pub fn start() -> FakeApi {
         let listener = TcpListener::bind("127.0.0.1:0").expect("fake API: bind 127.0.0.1:0");
@@ -167,6 +183,25 @@ impl FakeApi {
         self.change(|store| store.delete_pod(namespace, name))
     }
 
+    /// Adds a networking.k8s.io/v1 NetworkPolicy, given as JSON with at least
+    /// `metadata.namespace` and `metadata.name` (apiVersion and kind may be left out), or replaces
+    /// the one of that namespace and name. The fake sets uid (a given one is kept), resourceVersion,
+    /// generation, creationTimestamp and the spec defaults the API server applies (`podSelector`,
+    /// `policyTypes`); open watches get ADDED, or MODIFIED for a replacement. Returns the stored object.
+    pub fn add_network_policy(&self, policy: Value) -> Value {
+        self.change(|store| store.put_network_policy(policy))
+    }
+
+    /// Deletes a NetworkPolicy (panics if it does not exist); watches get DELETED with its last state.
+    pub fn delete_network_policy(&self, namespace: &str, name: &str) -> Value {
+        self.change(|store| store.delete_network_policy(namespace, name))
+    }
+
+    /// The stored NetworkPolicy objects, ordered by namespace and name.
+    pub fn network_policies(&self) -> Vec<Value> {
+        self.shared.lock().store.network_policies()
+    }
+
     fn change(&self, change: impl FnOnce(&mut store::Store) -> Value) -> Value {
         let object = change(&mut self.shared.lock().store);
         self.shared.changed.notify_all();
@@ -178,7 +213,7 @@ impl FakeApi {
         self.shared.lock().store.pods()
     }
 
-    /// The current global resourceVersion (pods and Events share it, as in etcd).
+    /// The current global resourceVersion (pods, NetworkPolicies and Events share it, as in etcd).
     pub fn resource_version(&self) -> u64 {
         self.shared.lock().store.resource_version()
     }
@@ -248,6 +283,19 @@ impl FakeApi {
             Some(Instant::now() + duration),
             fault,
         );
+    }
+
+    /// Every NetworkPolicy request (list, watch, get and writes, in every namespace) is answered 403
+    /// Forbidden as a cluster answers when the agent's ClusterRole lacks the grant: a `Status` with
+    /// reason Forbidden, `details` {group, kind}, and a message such as `networkpolicies.networking.k8s.io
+    /// is forbidden: User "system:serviceaccount:kube-system:kube-iptables-tailer" cannot list resource
+    /// "networkpolicies" in API group "networking.k8s.io" at the cluster scope`. Discovery still answers
+    /// (any authenticated user may read it). Lasts until [`FakeApi::clear_faults`]; for a while only,
+    /// use `fault_for("*", "/apis/networking.k8s.io/v1/", duration, Fault::Forbidden)`.
+    pub fn forbid_network_policies(&self) {
+        // A plain `Fault::status(403)` on this prefix would refuse too, but with a generic message and
+        // no `details`: an agent that reports the missing permission should be tested on the real words.
+        self.add_rule("*", NETWORK_POLICY_PATHS, None, None, Fault::Forbidden);
     }
 
     /// Every request during `duration` from now is answered `status`.

@@ -1,5 +1,6 @@
-//! From a request to an answer: the handful of API paths the agent uses (pods list/watch, Events
-//! create/get/patch), discovery, and 404/405 `Status` answers for everything else.
+//! From a request to an answer: the handful of API paths the agent uses (pods list/watch/get,
+//! NetworkPolicies list/watch/get and the writes their discovery names, Events create/get/patch),
+//! discovery, and 404/405 `Status` answers for everything else.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::ExpiredAnswer;
 use super::http::Request;
+use super::resource::Resource;
 use super::store::{Refusal, Store, status};
 
 /// What the connection loop sends back.
@@ -22,6 +24,8 @@ pub enum Answer {
 
 /// A watch about to stream.
 pub struct Watch {
+    /// The kind it streams; changes to any other are not its business.
+    pub resource: Resource,
     /// `None`: all namespaces.
     pub namespace: Option<String>,
     /// Events to send at once, before any change after `cursor`.
@@ -71,15 +75,24 @@ pub fn route(store: &mut Store, expired: ExpiredAnswer, request: &Request) -> An
         ),
         ("GET", ["apis"]) => json(
             200,
-            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []}),
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [networking_group()]}),
         ),
+        ("GET", ["apis", "networking.k8s.io"]) => json(200, networking_group()),
+        ("GET", ["apis", "networking.k8s.io", "v1"]) => json(200, networking_v1_resources()),
         ("GET", ["api", "v1"]) => json(200, core_v1_resources()),
-        ("GET", ["api", "v1", "pods"]) => pods(store, expired, None, request),
-        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => pods(store, expired, Some(ns), request),
-        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => match store.pod(ns, name) {
-            Some(pod) => json(200, pod),
-            None => refusal(status(404, &format!("pods \"{name}\" not found"))),
-        },
+        ("GET", ["api", "v1", "pods"]) => {
+            list_or_watch(store, expired, Resource::Pod, None, request)
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
+            list_or_watch(store, expired, Resource::Pod, Some(ns), request)
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            get(store, Resource::Pod, ns, name)
+        }
+        // The long group prefix is taken off once, so that their match stays readable.
+        (_, ["apis", "networking.k8s.io", "v1", rest @ ..]) if !rest.is_empty() => {
+            network_policies(store, expired, method, rest, request)
+        }
         ("GET", ["api", "v1", "namespaces", ns, "events"]) => json(200, store.list_events(ns)),
         ("POST", ["api", "v1", "namespaces", ns, "events"]) => match body(request) {
             Ok(body) => answer(store.create_event(ns, body), 201),
@@ -130,7 +143,162 @@ fn known_path(segments: &[&str]) -> bool {
             | ["api", "v1", "pods"]
             | ["api", "v1", "namespaces", _, "pods" | "events"]
             | ["api", "v1", "namespaces", _, "pods" | "events", _]
+            | ["apis", "networking.k8s.io"]
+            | ["apis", "networking.k8s.io", "v1"]
     )
+}
+
+/// Under `/apis/networking.k8s.io/v1/`: NetworkPolicies listed, watched, read and written.
+fn network_policies(
+    store: &mut Store,
+    expired: ExpiredAnswer,
+    method: &str,
+    rest: &[&str],
+    request: &Request,
+) -> Answer {
+    let policies = Resource::NetworkPolicy;
+    match (method, rest) {
+        ("GET", ["networkpolicies"]) => list_or_watch(store, expired, policies, None, request),
+        ("GET", ["namespaces", ns, "networkpolicies"]) => {
+            list_or_watch(store, expired, policies, Some(ns), request)
+        }
+        ("GET", ["namespaces", ns, "networkpolicies", name]) => get(store, policies, ns, name),
+        ("POST", ["namespaces", ns, "networkpolicies"]) => match body(request) {
+            Ok(policy) => answer(create_network_policy(store, ns, policy), 201),
+            Err(refused) => refusal(refused),
+        },
+        ("PUT", ["namespaces", ns, "networkpolicies", name]) => match body(request) {
+            Ok(policy) => answer(replace_network_policy(store, ns, name, policy), 200),
+            Err(refused) => refusal(refused),
+        },
+        ("DELETE", ["namespaces", ns, "networkpolicies", name]) => {
+            match store.object(policies, ns, name) {
+                // Without finalizers the object goes at once, and the answer is its last state.
+                Some(_) => json(200, store.delete_network_policy(ns, name)),
+                None => not_found(policies, name),
+            }
+        }
+        (
+            _,
+            ["networkpolicies"]
+            | ["namespaces", _, "networkpolicies"]
+            | ["namespaces", _, "networkpolicies", _],
+        ) => refusal(status(
+            405,
+            &format!("the server does not allow this method on the requested resource: {method}"),
+        )),
+        _ => refusal(status(
+            404,
+            "the server could not find the requested resource",
+        )),
+    }
+}
+
+/// The API server's 404 for a named object: `networkpolicies.networking.k8s.io "x" not found`.
+fn not_found(resource: Resource, name: &str) -> Answer {
+    refusal(status(
+        404,
+        &format!("{} \"{name}\" not found", resource.qualified()),
+    ))
+}
+
+fn get(store: &Store, resource: Resource, namespace: &str, name: &str) -> Answer {
+    match store.object(resource, namespace, name) {
+        Some(object) => json(200, object),
+        None => not_found(resource, name),
+    }
+}
+
+/// `POST .../namespaces/{ns}/networkpolicies`: 201, 400 for another namespace in the body, 422
+/// without a name, 409 when it exists.
+fn create_network_policy(
+    store: &mut Store,
+    namespace: &str,
+    mut policy: Value,
+) -> Result<Value, Refusal> {
+    if !policy.is_object() {
+        return Err(status(400, "the body is not a JSON object"));
+    }
+    match policy["metadata"]["namespace"].as_str() {
+        Some(ns) if !ns.is_empty() && ns != namespace => {
+            return Err(status(
+                400,
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        _ => policy["metadata"]["namespace"] = json!(namespace),
+    }
+    let Some(name) = policy["metadata"]["name"]
+        .as_str()
+        .filter(|name| !name.is_empty())
+    else {
+        return Err(status(
+            422,
+            "NetworkPolicy is invalid: metadata.name: Required value",
+        ));
+    };
+    if store
+        .object(Resource::NetworkPolicy, namespace, name)
+        .is_some()
+    {
+        let qualified = Resource::NetworkPolicy.qualified();
+        return Err(status(
+            409,
+            &format!("{qualified} \"{name}\" already exists"),
+        ));
+    }
+    // The server gives the uid, whatever the request says.
+    if let Some(metadata) = policy["metadata"].as_object_mut() {
+        metadata.remove("uid");
+    }
+    Ok(store.put_network_policy(policy))
+}
+
+/// `PUT .../namespaces/{ns}/networkpolicies/{name}`: 200, 404, 400 for another name in the body, or
+/// 409 when the body names a resourceVersion that is no longer the stored one.
+fn replace_network_policy(
+    store: &mut Store,
+    namespace: &str,
+    name: &str,
+    mut policy: Value,
+) -> Result<Value, Refusal> {
+    if !policy.is_object() {
+        return Err(status(400, "the body is not a JSON object"));
+    }
+    let Some(stored) = store.object(Resource::NetworkPolicy, namespace, name) else {
+        return Err(status(
+            404,
+            &format!(
+                "{} \"{name}\" not found",
+                Resource::NetworkPolicy.qualified()
+            ),
+        ));
+    };
+    if policy["metadata"]["name"]
+        .as_str()
+        .is_some_and(|given| given != name)
+    {
+        return Err(status(
+            400,
+            "the name of the object does not match the name on the URL",
+        ));
+    }
+    let wanted = policy["metadata"]["resourceVersion"].as_str();
+    if wanted.is_some_and(|wanted| Some(wanted) != stored["metadata"]["resourceVersion"].as_str()) {
+        return Err(status(
+            409,
+            &format!(
+                "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; \
+                 please apply your changes to the latest version and try again",
+                Resource::NetworkPolicy.qualified()
+            ),
+        ));
+    }
+    policy["metadata"]["namespace"] = json!(namespace);
+    policy["metadata"]["name"] = json!(name);
+    // The uid is the stored one: an update never changes it.
+    policy["metadata"]["uid"] = stored["metadata"]["uid"].clone();
+    Ok(store.put_network_policy(policy))
 }
 
 fn body(request: &Request) -> Result<Value, Refusal> {
@@ -138,10 +306,11 @@ fn body(request: &Request) -> Result<Value, Refusal> {
         .map_err(|error| status(400, &format!("the body is not JSON: {error}")))
 }
 
-/// A list (paged by `limit`/`continue`) or, with `watch=true`, a watch.
-fn pods(
+/// A list of `resource` (paged by `limit`/`continue`) or, with `watch=true`, a watch of it.
+fn list_or_watch(
     store: &mut Store,
     expired: ExpiredAnswer,
+    resource: Resource,
     namespace: Option<&str>,
     request: &Request,
 ) -> Answer {
@@ -159,7 +328,7 @@ fn pods(
         };
         let token = query.get("continue").filter(|token| !token.is_empty());
         return answer(
-            store.list_pods(namespace, limit, token.map(String::as_str)),
+            store.list(resource, namespace, limit, token.map(String::as_str)),
             200,
         );
     }
@@ -169,6 +338,7 @@ fn pods(
         .and_then(|seconds| seconds.parse().ok())
         .map(Duration::from_secs);
     let mut watch = Watch {
+        resource,
         namespace: namespace.map(String::from),
         first: Vec::new(),
         cursor: store.resource_version(),
@@ -179,11 +349,12 @@ fn pods(
     match query.get("resourceVersion").map(String::as_str) {
         // "Any version": the API starts with the current objects as ADDED events.
         None | Some("" | "0") => {
-            watch.first = (store.pods_in(namespace).into_iter())
-                .map(|pod| json!({"type": "ADDED", "object": pod}))
+            watch.first = (store.objects_in(resource, namespace).into_iter())
+                .map(|object| json!({"type": "ADDED", "object": object}))
                 .collect();
             if flag("sendInitialEvents") {
                 watch.first.push(bookmark(
+                    resource,
                     watch.cursor,
                     json!({"k8s.io/initial-events-end": "true"}),
                 ));
@@ -217,13 +388,18 @@ fn pods(
     Answer::Watch(watch)
 }
 
-/// A BOOKMARK watch event at `resource_version`.
-pub fn bookmark(resource_version: u64, annotations: Value) -> Value {
+/// A BOOKMARK watch event at `resource_version`: an object of the watched kind with only a version.
+pub fn bookmark(resource: Resource, resource_version: u64, annotations: Value) -> Value {
     let mut metadata = json!({"resourceVersion": resource_version.to_string()});
     if annotations.as_object().is_some_and(|map| !map.is_empty()) {
         metadata["annotations"] = annotations;
     }
-    json!({"type": "BOOKMARK", "object": {"kind": "Pod", "apiVersion": "v1", "metadata": metadata}})
+    let object = json!({
+        "kind": resource.kind(),
+        "apiVersion": resource.api_version(),
+        "metadata": metadata,
+    });
+    json!({"type": "BOOKMARK", "object": object})
 }
 
 fn version() -> Value {
@@ -252,6 +428,34 @@ fn core_v1_resources() -> Value {
             {
                 "name": "events", "singularName": "event", "namespaced": true, "kind": "Event",
                 "verbs": ["create", "get", "list", "patch", "update"], "shortNames": ["ev"],
+            },
+        ],
+    })
+}
+
+/// The `networking.k8s.io` APIGroup, as `/apis` lists it and `/apis/networking.k8s.io` answers.
+fn networking_group() -> Value {
+    let v1 = json!({"groupVersion": "networking.k8s.io/v1", "version": "v1"});
+    json!({
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": "networking.k8s.io",
+        "versions": [v1],
+        "preferredVersion": v1,
+    })
+}
+
+fn networking_v1_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "networking.k8s.io/v1",
+        "resources": [
+            {
+                "name": "networkpolicies", "singularName": "networkpolicy", "namespaced": true,
+                "kind": "NetworkPolicy",
+                "verbs": ["create", "delete", "get", "list", "update", "watch"],
+                "shortNames": ["netpol"],
             },
         ],
     })

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::faults::{Fault, Recorded, take_fault};
+use super::faults::{self, Fault, Recorded, take_fault};
 use super::http::{self, Request};
 use super::routes::{self, Answer, Watch};
 use super::store::status;
@@ -98,6 +98,10 @@ fn serve(shared: &Shared, mut stream: TcpStream) {
                     body["details"] = json!({"retryAfterSeconds": seconds});
                 }
                 answer(shared, &mut stream, index, code, &headers, &body, &request)
+            }
+            Plan::Fail(Fault::Forbidden) => {
+                let body = faults::forbidden(&request.method, &request.path, &request.query);
+                answer(shared, &mut stream, index, 403, &[], &body, &request)
             }
             Plan::Fail(Fault::Delay(delay)) => {
                 wait(shared, Instant::now() + delay);
@@ -260,17 +264,19 @@ fn stream_watch(
             drop(open);
             return http::end_chunked(stream);
         }
-        let mut lines: Vec<Vec<u8>> = (state
-            .store
-            .changes_after(cursor, watch.namespace.as_deref()))
-        .into_iter()
-        .map(|change| event_line(&json!({"type": change.kind, "object": change.object})))
-        .collect();
+        let mut lines: Vec<Vec<u8>> =
+            (state
+                .store
+                .changes_after(cursor, watch.resource, watch.namespace.as_deref()))
+            .into_iter()
+            .map(|change| event_line(&json!({"type": change.kind, "object": change.object})))
+            .collect();
         let bookmark_every = state.bookmark_every.filter(|_| watch.bookmarks);
         let bookmark_due = bookmark_every.is_some_and(|every| now >= last_bookmark + every);
         if bookmark_due {
             last_bookmark = now;
-            let bookmark = routes::bookmark(state.store.resource_version(), json!({}));
+            let bookmark =
+                routes::bookmark(watch.resource, state.store.resource_version(), json!({}));
             lines.push(event_line(&bookmark));
         }
         if lines.is_empty() {

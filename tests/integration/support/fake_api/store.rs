@@ -1,16 +1,20 @@
-//! What the fake API server holds: pods with their change history (for watches), paged list snapshots
-//! (for continue tokens) and core/v1 Events. All objects are `serde_json::Value`s shaped like the real
-//! API's, so what a client decodes here it would decode from a cluster.
+//! What the fake API server holds: pods and NetworkPolicies with their change history (for watches),
+//! paged list snapshots (for continue tokens) and core/v1 Events. All objects are `serde_json::Value`s
+//! shaped like the real API's, so what a client decodes here it would decode from a cluster.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
+use super::network_policy;
 use super::pod::{FakePod, pod_json};
+use super::resource::Resource;
 
-/// One change to a pod, as a watch delivers it.
+/// One change to a pod or a NetworkPolicy, as a watch delivers it.
 pub struct Change {
     pub resource_version: u64,
+    /// One log for every kind, as etcd has one revision: each watch keeps its own kind's changes.
+    pub resource: Resource,
     /// ADDED, MODIFIED or DELETED.
     pub kind: &'static str,
     pub namespace: String,
@@ -19,6 +23,8 @@ pub struct Change {
 
 /// The rest of a paged list, kept under its continue token.
 struct Page {
+    /// A token is for the list it came from, not another kind's.
+    resource: Resource,
     resource_version: u64,
     items: Vec<Value>,
 }
@@ -31,6 +37,7 @@ pub struct Store {
     /// Watches and continue tokens from before this version are answered 410 Expired.
     oldest_kept: u64,
     pods: BTreeMap<(String, String), Value>,
+    network_policies: BTreeMap<(String, String), Value>,
     history: Vec<Change>,
     events: BTreeMap<(String, String), Value>,
     pages: HashMap<String, Page>,
@@ -45,6 +52,7 @@ impl Store {
             resource_version: 1000,
             oldest_kept: 0,
             pods: BTreeMap::new(),
+            network_policies: BTreeMap::new(),
             history: Vec::new(),
             events: BTreeMap::new(),
             pages: HashMap::new(),
@@ -93,24 +101,88 @@ impl Store {
         let resource_version = self.bump();
         let object = pod_json(pod, &uid, resource_version, &created);
         self.pods.insert(key, object.clone());
-        self.record(kind, &pod.namespace, object.clone());
+        self.record(Resource::Pod, kind, &pod.namespace, object.clone());
         object
     }
 
     pub fn delete_pod(&mut self, namespace: &str, name: &str) -> Value {
-        let key = (namespace.to_string(), name.to_string());
-        let Some(mut object) = self.pods.remove(&key) else {
-            panic!("fake API: no pod {namespace}/{name}");
+        self.delete(Resource::Pod, namespace, name)
+    }
+
+    /// Adds a NetworkPolicy (ADDED) or replaces the one of its namespace and name (MODIFIED, keeping its
+    /// uid and creationTimestamp unless the policy gives a uid); returns the stored object.
+    pub fn put_network_policy(&mut self, policy: Value) -> Value {
+        let key = network_policy::key(&policy);
+        let policy = network_policy::defaulted(policy);
+        let existing = self.network_policies.get(&key).cloned();
+        let kind = if existing.is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        };
+        let old = |field: &str| {
+            (existing.as_ref()).and_then(|old| old["metadata"][field].as_str().map(String::from))
+        };
+        let created = old("creationTimestamp").unwrap_or_else(now);
+        let given_uid = policy["metadata"]["uid"].as_str().map(String::from);
+        let uid = match given_uid.or(old("uid")) {
+            Some(uid) => uid,
+            None => self.fresh_uid(),
+        };
+        // As the API server does: the generation moves on only when the spec changes.
+        let generation = match &existing {
+            None => 1,
+            Some(old) => {
+                let old_generation = old["metadata"]["generation"].as_u64().unwrap_or(1);
+                if policy["spec"] == old["spec"] {
+                    old_generation
+                } else {
+                    old_generation + 1
+                }
+            }
         };
         let resource_version = self.bump();
-        object["metadata"]["resourceVersion"] = json!(resource_version.to_string());
-        self.record("DELETED", namespace, object.clone());
+        let object = network_policy::stamp(policy, &uid, resource_version, generation, &created);
+        self.network_policies.insert(key.clone(), object.clone());
+        self.record(Resource::NetworkPolicy, kind, &key.0, object.clone());
         object
     }
 
-    fn record(&mut self, kind: &'static str, namespace: &str, object: Value) {
+    pub fn delete_network_policy(&mut self, namespace: &str, name: &str) -> Value {
+        self.delete(Resource::NetworkPolicy, namespace, name)
+    }
+
+    /// Removes an object (panics if it does not exist) and records DELETED with its last state at the
+    /// new version, as the API server's watch shows it.
+    fn delete(&mut self, resource: Resource, namespace: &str, name: &str) -> Value {
+        let key = (namespace.to_string(), name.to_string());
+        let Some(mut object) = self.objects_mut(resource).remove(&key) else {
+            panic!("fake API: no {} {namespace}/{name}", resource.kind());
+        };
+        let resource_version = self.bump();
+        object["metadata"]["resourceVersion"] = json!(resource_version.to_string());
+        self.record(resource, "DELETED", namespace, object.clone());
+        object
+    }
+
+    fn objects(&self, resource: Resource) -> &BTreeMap<(String, String), Value> {
+        match resource {
+            Resource::Pod => &self.pods,
+            Resource::NetworkPolicy => &self.network_policies,
+        }
+    }
+
+    fn objects_mut(&mut self, resource: Resource) -> &mut BTreeMap<(String, String), Value> {
+        match resource {
+            Resource::Pod => &mut self.pods,
+            Resource::NetworkPolicy => &mut self.network_policies,
+        }
+    }
+
+    fn record(&mut self, resource: Resource, kind: &'static str, namespace: &str, object: Value) {
         self.history.push(Change {
             resource_version: self.resource_version,
+            resource,
             kind,
             namespace: namespace.to_string(),
             object,
@@ -119,6 +191,10 @@ impl Store {
 
     pub fn pods(&self) -> Vec<Value> {
         self.pods.values().cloned().collect()
+    }
+
+    pub fn network_policies(&self) -> Vec<Value> {
+        self.network_policies.values().cloned().collect()
     }
 
     /// Forgets every version so far, as etcd compaction does: the version moves on by one (as if some
@@ -132,36 +208,49 @@ impl Store {
         resource_version < self.oldest_kept
     }
 
-    /// The changes after `resource_version` in `namespace` (all when `None`).
-    pub fn changes_after(&self, resource_version: u64, namespace: Option<&str>) -> Vec<&Change> {
+    /// The changes to `resource` after `resource_version` in `namespace` (all when `None`).
+    pub fn changes_after(
+        &self,
+        resource_version: u64,
+        resource: Resource,
+        namespace: Option<&str>,
+    ) -> Vec<&Change> {
         let start = self
             .history
             .partition_point(|change| change.resource_version <= resource_version);
         self.history[start..]
             .iter()
+            .filter(|change| change.resource == resource)
             .filter(|change| namespace.is_none_or(|ns| ns == change.namespace))
             .collect()
     }
 
-    /// The current pods of `namespace` (all when `None`), in key order.
-    pub fn pods_in(&self, namespace: Option<&str>) -> Vec<Value> {
-        self.pods
+    /// The current objects of `resource` in `namespace` (all when `None`), in key order.
+    pub fn objects_in(&self, resource: Resource, namespace: Option<&str>) -> Vec<Value> {
+        self.objects(resource)
             .iter()
             .filter(|((ns, _), _)| namespace.is_none_or(|wanted| wanted == ns))
-            .map(|(_, pod)| pod.clone())
+            .map(|(_, object)| object.clone())
             .collect()
     }
 
-    /// One page of a pod list: the first when `continue_token` is `None`.
-    pub fn list_pods(
+    /// One page of a list of `resource`: the first when `continue_token` is `None`.
+    pub fn list(
         &mut self,
+        resource: Resource,
         namespace: Option<&str>,
         limit: Option<usize>,
         continue_token: Option<&str>,
     ) -> Result<Value, Refusal> {
         let (resource_version, items) = match continue_token {
-            None => (self.resource_version, self.pods_in(namespace)),
+            None => (self.resource_version, self.objects_in(resource, namespace)),
             Some(token) => match self.pages.get(token) {
+                Some(page) if page.resource != resource => {
+                    return Err(status(
+                        400,
+                        "continue key is not valid: not for this resource",
+                    ));
+                }
                 Some(page) => (page.resource_version, page.items.clone()),
                 None => {
                     return Err(status(
@@ -183,6 +272,7 @@ impl Store {
             self.pages.insert(
                 token,
                 Page {
+                    resource,
                     resource_version,
                     items: rest,
                 },
@@ -191,11 +281,17 @@ impl Store {
         } else {
             items
         };
-        Ok(json!({"apiVersion": "v1", "kind": "PodList", "metadata": metadata, "items": page}))
+        Ok(json!({
+            "apiVersion": resource.api_version(),
+            "kind": resource.list_kind(),
+            "metadata": metadata,
+            "items": page,
+        }))
     }
 
-    pub fn pod(&self, namespace: &str, name: &str) -> Option<Value> {
-        self.pods
+    /// One object of `resource`.
+    pub fn object(&self, resource: Resource, namespace: &str, name: &str) -> Option<Value> {
+        self.objects(resource)
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
     }
