@@ -1,11 +1,14 @@
 //! Memory and speed of the pod index at the size of a large cluster: 100,000 pods with realistic names
-//! (50 namespaces, UUID uids, one IPv4 address each and an IPv6 one for every other pod). Prints the
+//! (50 namespaces, UUID uids, one IPv4 address each and an IPv6 one for every other pod) and labels
+//! (a Deployment's four, shared by its ReplicaSet's 20 pods; one pod in 20 a StatefulSet's, whose
+//! `statefulset.kubernetes.io/pod-name` makes its set its own). Prints the
 //! process's resident memory (VmRSS) before and after filling the index, then lookups per second on one
 //! core. Run with `cargo bench --bench pod_index`.
 
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use kube_iptables_tailer::metrics::Metrics;
 use kube_iptables_tailer::model::{Endpoint, PodInfo};
+use kube_iptables_tailer::resolve::labels::LabelSets;
 use kube_iptables_tailer::resolve::pods::{PodIndex, PodPhase, PodRecord};
 
 use common::Process;
@@ -50,13 +54,15 @@ fn main() {
     let live_before = LIVE_BYTES.load(Ordering::Relaxed);
     let started = Instant::now();
     let index = PodIndex::new(Arc::new(Metrics::new()));
-    index.replace_all((0..PODS).map(record).collect());
+    let mut label_sets = LabelSets::default();
+    index.replace_all((0..PODS).map(|n| record(n, &mut label_sets)).collect());
     let filled_in = started.elapsed();
     let after = rss_kib();
     let live = LIVE_BYTES.load(Ordering::Relaxed) - live_before;
     println!(
-        "pod_index: {PODS} pods, {} IPs indexed in {:.0} ms",
+        "pod_index: {PODS} pods, {} IPs, {} label sets indexed in {:.0} ms",
         index.len(),
+        label_sets.len(),
         filled_in.as_secs_f64() * 1e3
     );
     println!(
@@ -95,7 +101,7 @@ fn main() {
     // Watch events: every pod updated once (same IPs, now terminating).
     let started = Instant::now();
     for n in 0..PODS {
-        let mut updated = record(n);
+        let mut updated = record(n, &mut label_sets);
         updated.deleting = true;
         index.upsert(updated);
     }
@@ -120,8 +126,27 @@ fn report(label: &str, ips: &[IpAddr], mut lookup: impl FnMut(IpAddr)) {
     println!("pod_index: {per_second:>10.0} {label}/s");
 }
 
-fn record(n: usize) -> PodRecord {
+fn record(n: usize, label_sets: &mut LabelSets) -> PodRecord {
     let pod = SyntheticPod::new(n as u32, BASE);
+    let workload = n / 20;
+    let mut labels: BTreeMap<String, String> = [
+        ("app", pods::app(workload as u32).to_string()),
+        (
+            "app.kubernetes.io/part-of",
+            format!("system-{}", workload % 40),
+        ),
+        ("pod-template-hash", format!("{:010x}", workload * 7919)),
+        ("team", format!("team-{:02}", workload % 50)),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_string(), value))
+    .collect();
+    if n.is_multiple_of(20) {
+        labels.insert(
+            "statefulset.kubernetes.io/pod-name".to_string(),
+            pod.name.clone(),
+        );
+    }
     PodRecord {
         info: PodInfo {
             namespace: pod.namespace,
@@ -130,7 +155,7 @@ fn record(n: usize) -> PodRecord {
             node: pod.node,
             host_network: false,
             identifier_label: None,
-            labels: Default::default(),
+            labels: label_sets.share(Some(&labels)),
         },
         ips: ips_of(n),
         phase: PodPhase::Running,

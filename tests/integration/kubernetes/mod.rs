@@ -4,6 +4,7 @@
 mod cni_logs;
 mod events;
 mod failures;
+mod isolation;
 mod replays;
 
 use std::io::Write;
