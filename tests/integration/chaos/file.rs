@@ -73,12 +73,32 @@ fn copytruncate(log: &Path) {
         .unwrap();
 }
 
+/// Rotated files of long ago (an hour old, no drops): every rotation renames them all, one by one,
+/// as logrotate does with a large `rotate`, which takes a while; an agent looking for the files that
+/// came between while a second rotation renames them must still find the one it needs.
+const OLD_ROTATED_FILES: usize = 1_500;
+
+fn old_rotated_files(log: &Path) {
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for k in 1..=OLD_ROTATED_FILES {
+        let path = log.with_extension(format!("log.{k}"));
+        fs::write(&path, format!("old line {k}\n")).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+    }
+}
+
 #[test]
 fn file_event_counts_add_up_exactly_through_kills_rotations_and_api_faults() {
     let api = FakeApi::start();
     super::cluster(&api);
     let dir = super::directory();
     let path = dir.path().join("kern.log");
+    old_rotated_files(&path);
     let start = || start_agent(dir.path(), &api, &super::agent_env());
     // Installed and running before the chaos: its first position is kept (a first start with no
     // checkpoint begins at the log's end, so lines written before it are not the agent's to read).
