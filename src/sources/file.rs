@@ -199,6 +199,10 @@ impl FollowedFile {
         if !fingerprint::head_matches(&head, &known) {
             return Ok(true);
         }
+        if self.content.is_none() {
+            // Resumed past the first line: named by the bytes the fingerprint vouches for.
+            self.content = first_line_checksum(&head[..known.len as usize]);
+        }
         if head.len() > known.len as usize {
             self.identity.fingerprint = fingerprint::fingerprint_of(&head);
         }
@@ -302,21 +306,25 @@ impl FileSource {
             };
             let chunk_start = followed.read_offset;
             followed.read_offset += read as u64;
-            // A copytruncate between the last check and this read would have us read the new
-            // content from our old offset: looked at again after the read, the chunk is dropped
-            // and the next poll starts the new content over (reading the copy's rest first).
-            if followed.was_truncated()? {
-                followed.read_offset = chunk_start;
-                return Ok(true);
-            }
+            // What we know of the content comes from the bytes we read, not from another read of
+            // the file, which may hold another content by then: the chunk extends the fingerprint
+            // and, from the start of the file, names the content (its first line is complete
+            // before any line is handed on).
             fingerprint::extend(
                 &mut followed.identity.fingerprint,
                 chunk_start,
                 &self.buffer[..read],
             );
-            if followed.content.is_none() {
-                // Before the first line is handed on: by then it is complete.
-                followed.content = first_line_checksum(&followed.file)?;
+            if followed.content.is_none() && chunk_start == 0 {
+                followed.content = first_line_checksum(&self.buffer[..read]);
+            }
+            // A copytruncate between the last check and this read would have us read the new
+            // content from our old offset, or the chunk be of a content gone since: looked at
+            // again after the read (the head must still be what we know), the chunk is dropped
+            // and the next poll starts the new content over (reading the copy's rest first).
+            if followed.was_truncated()? {
+                followed.read_offset = chunk_start;
+                return Ok(true);
             }
             let at = followed.end_at(0);
             let output = &mut self.output;
@@ -371,24 +379,16 @@ fn modified(metadata: &std::fs::Metadata) -> u64 {
         })
 }
 
-/// The checksum of a file's first line (of its first 256 bytes when the line is longer), `None` while
-/// that line is not complete. It names the file's content in line marks: the same content read again
-/// (after a restart, or in a copy) has the same name, another content another.
-fn first_line_checksum(file: &File) -> io::Result<Option<u64>> {
-    let mut head = [0u8; FIRST_LINE_BYTES];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read_at(&mut head[filled..], filled as u64) {
-            Ok(0) => break,
-            Ok(read) => filled += read,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        }
-    }
-    let line = match memchr::memchr(b'\n', &head[..filled]) {
+/// The checksum of the first line in `head` (the first bytes of a file; the first 256 bytes when the
+/// line is longer), `None` while that line is not complete. It names the file's content in line
+/// marks: the same content read again (after a restart, or in a copy) has the same name, another
+/// content another.
+fn first_line_checksum(head: &[u8]) -> Option<u64> {
+    let head = &head[..head.len().min(FIRST_LINE_BYTES)];
+    let line = match memchr::memchr(b'\n', head) {
         Some(end) => &head[..=end],
-        None if filled == head.len() => &head[..],
-        None => return Ok(None),
+        None if head.len() == FIRST_LINE_BYTES => head,
+        None => return None,
     };
-    Ok(Some(crate::checksum::checksum(line)))
+    Some(crate::checksum::checksum(line))
 }
