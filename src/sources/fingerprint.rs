@@ -85,16 +85,12 @@ pub fn find_in_directory(
     directory: &Path,
     identity: &FileIdentity,
 ) -> io::Result<Option<(PathBuf, File)>> {
-    for entry in std::fs::read_dir(directory)? {
-        let Ok(entry) = entry else { continue };
-        // `DirEntry::metadata` does not follow symlinks: a link to the file is not the file.
-        let Ok(metadata) = entry.metadata() else {
-            continue;
-        };
+    // Listed until stable: a rotation renaming files meanwhile must not hide ours.
+    for (path, _, metadata) in super::directory::stable_entries(directory)? {
+        // The metadata does not follow symlinks: a link to the file is not the file.
         if !metadata.is_file() || !same_inode(&metadata, identity) {
             continue;
         }
-        let path = entry.path();
         let Ok(file) = File::open(&path) else {
             continue;
         };

@@ -20,6 +20,7 @@ use crate::stop::Stop;
 
 mod batcher;
 pub mod checkpoint;
+pub mod directory;
 pub mod file;
 pub mod fingerprint;
 pub mod journald;

@@ -28,7 +28,7 @@ use log::info;
 
 use super::FollowedFile;
 use crate::model::FileIdentity;
-use crate::sources::fingerprint;
+use crate::sources::{directory, fingerprint};
 
 /// Identities of files read (finished) by this process, remembered to never read them again.
 const REMEMBERED_FILES: usize = 64;
@@ -218,9 +218,9 @@ fn is_rotated_name(name: &str, entry: &str) -> bool {
 }
 
 /// The regular files in `path`'s directory under a rotated name of it (the log's name in front:
-/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata. Entries that vanish or
-/// cannot be read are passed over; `DirEntry::metadata` does not follow symlinks, so a link is not a
-/// rotated file.
+/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata, from a listing that a rotation
+/// in progress cannot have left a file out of (`sources/directory.rs`). Entries that vanish or cannot
+/// be read are passed over; the metadata does not follow symlinks, so a link is not a rotated file.
 fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)>> {
     let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
         return Ok(Vec::new());
@@ -229,20 +229,10 @@ fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(directory)?.flatten() {
-        let Some(entry_name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        if !is_rotated_name(name, &entry_name) {
-            continue;
-        }
-        match entry.metadata() {
-            Ok(metadata) if metadata.is_file() => files.push((entry.path(), entry_name, metadata)),
-            _ => {}
-        }
-    }
-    Ok(files)
+    Ok(directory::stable_entries(directory)?
+        .into_iter()
+        .filter(|(_, entry_name, metadata)| metadata.is_file() && is_rotated_name(name, entry_name))
+        .collect())
 }
 
 #[cfg(test)]
