@@ -48,8 +48,8 @@ pub struct Args {
     pub nflog_copy_range: String,
 
     /// The format of the lines read: auto (each line as it looks: a netfilter LOG line with a
-    /// configured prefix, an OVN ACL audit line, an Antrea np.log line), netfilter, antrea (file
-    /// only), ovn (file or journald).
+    /// configured prefix, an OVN ACL audit line, an Antrea np.log line, an AWS network policy agent
+    /// flow record), netfilter, antrea (file only), ovn (file or journald), aws (file only).
     #[arg(long, env = "LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
 

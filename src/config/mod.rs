@@ -256,13 +256,16 @@ fn log_format(value: &str, source: &SourceConfig) -> Result<LogFormat, ConfigErr
         invalid(
             "LOG_FORMAT",
             value,
-            "must be auto, netfilter, antrea or ovn",
+            "must be auto, netfilter, antrea, ovn or aws",
         )
     })?;
     let suits = matches!(
         (format, source),
         (LogFormat::Auto | LogFormat::Netfilter, _)
-            | (LogFormat::Antrea, SourceConfig::File { .. })
+            | (
+                LogFormat::Antrea | LogFormat::Aws,
+                SourceConfig::File { .. }
+            )
             | (
                 LogFormat::Ovn,
                 SourceConfig::File { .. } | SourceConfig::Journald { .. }

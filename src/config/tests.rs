@@ -91,7 +91,7 @@ fn each_bad_value_names_its_variable() {
         ),
         (
             &["--iptables-log-path=/l", "--log-format=calico"],
-            "invalid LOG_FORMAT=\"calico\": must be auto, netfilter, antrea or ovn",
+            "invalid LOG_FORMAT=\"calico\": must be auto, netfilter, antrea, ovn or aws",
         ),
         (
             &["--log-source=kmsg", "--log-format=antrea"],

@@ -4,6 +4,7 @@
 //! ([`Parser::new`]) and, for timestamps without a year, the current time.
 
 pub mod antrea;
+pub mod aws;
 pub mod netfilter;
 pub mod ovn;
 pub mod policy;
@@ -47,7 +48,8 @@ impl NotDrop {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LogFormat {
     /// Each line as what it looks like: a netfilter LOG line with a configured prefix, an OVN ACL
-    /// log line, or an Antrea audit line (in that order: most lines are syslog's).
+    /// log line, an Antrea audit line, or an AWS network policy agent flow record (in that order:
+    /// most lines are syslog's).
     #[default]
     Auto,
     /// Netfilter LOG lines only (the original agent's behaviour).
@@ -56,6 +58,8 @@ pub enum LogFormat {
     Antrea,
     /// OVN's ACL audit log only (`parse/ovn.rs`).
     Ovn,
+    /// The AWS VPC CNI network policy agent's flow records only (`parse/aws.rs`).
+    Aws,
 }
 
 impl LogFormat {
@@ -65,6 +69,7 @@ impl LogFormat {
             "netfilter" => Some(LogFormat::Netfilter),
             "antrea" => Some(LogFormat::Antrea),
             "ovn" => Some(LogFormat::Ovn),
+            "aws" => Some(LogFormat::Aws),
             _ => None,
         }
     }
@@ -131,11 +136,13 @@ impl Parser {
             LogFormat::Netfilter => self.parse_netfilter_line(line, now),
             LogFormat::Antrea => antrea::parse(line, self.local_offset),
             LogFormat::Ovn => ovn::parse(line, None),
+            LogFormat::Aws => aws::parse(line),
             LogFormat::Auto => match self.parse_netfilter_line(line, now) {
                 Err(NotDrop::NoPrefix) if ovn::looks_like(line) => ovn::parse(line, None),
                 Err(NotDrop::NoPrefix) if antrea::looks_like(line) => {
                     antrea::parse(line, self.local_offset)
                 }
+                Err(NotDrop::NoPrefix) if aws::looks_like(line) => aws::parse(line),
                 parsed => parsed,
             },
         }
@@ -176,6 +183,7 @@ impl Parser {
         match self.format {
             LogFormat::Ovn => ovn::parse(message, Some(time)),
             LogFormat::Antrea => antrea::parse(message, self.local_offset),
+            LogFormat::Aws => aws::parse(message),
             LogFormat::Netfilter | LogFormat::Auto => match self.find(message, 0) {
                 Some(found) => self.drop_at(message, found, time, None),
                 None if self.format == LogFormat::Auto && ovn::looks_like(message) => {

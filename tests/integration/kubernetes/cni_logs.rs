@@ -202,3 +202,46 @@ fn ovn_acl_audit_lines_become_events_naming_the_policy_through_a_copytruncate() 
         2.0
     );
 }
+
+/// An AWS network policy agent flow record stamped now (the IPv4 text generation).
+fn aws(verdict: &str, dst_port: u16) -> String {
+    let stamp = Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    format!(
+        "{{\"level\":\"info\",\"ts\":\"{stamp}\",\"msg\":\"Flow Info: Src IP: 10.0.1.5 Src Port: \
+         40000 Dest IP: 10.0.2.9 Dest Port: {dst_port} Proto TCP Verdict {verdict} Direction \
+         ingress, Tier NETWORK_POLICY\"}}"
+    )
+}
+
+#[test]
+fn aws_network_policy_agent_deny_records_become_events() {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("network-policy-agent.log");
+    fs::write(&log, "").unwrap();
+    let agent = start_agent(
+        dir.path(),
+        &api,
+        &[("IPTABLES_LOG_PATH", log.to_str().unwrap())],
+    );
+    wait_ready(&agent);
+    append(
+        &log,
+        &[
+            "{\"level\":\"info\",\"ts\":\"2026-12-02T10:00:00.000Z\",\"msg\":\"Pod attached\"}"
+                .to_string(),
+            aws("ACCEPT", 80),
+            aws("DENY", 80),
+            aws("DENY", 80),
+        ],
+    );
+    wait_for_count(&api, "cart-1", 2);
+    assert_eq!(
+        messages(&api, "cart-1"),
+        [(
+            "Packet dropped when receiving traffic from shop (10.0.1.5) on port 80/TCP".to_string(),
+            2
+        )]
+    );
+}
