@@ -115,16 +115,20 @@ impl FileSource {
         what: &str,
         (between_path, file): (PathBuf, File),
     ) -> io::Result<FollowedFile> {
+        let between = FollowedFile::new(file, 0, None, self.settings.max_line_bytes)?;
+        // Names move on with every rotation: the inode and the time say which file it was.
         info!(
-            "{} {what}; {} came between and is read first",
+            "{} {what}; {} came between and is read first (inode {}, written {})",
             self.settings.path.display(),
-            between_path.display()
+            between_path.display(),
+            between.identity.inode,
+            between.written
         );
         self.metrics
             .rotated_files
             .with_label_values(&["read_between"])
             .inc();
-        FollowedFile::new(file, 0, None, self.settings.max_line_bytes)
+        Ok(between)
     }
 
     /// Whether the log's directory changed (an entry created, renamed or removed) since the last
