@@ -253,6 +253,26 @@ pub struct Packet {
     pub flags: Flags,
 }
 
+impl Packet {
+    /// A packet as a CNI's own log describes it: addresses, protocol and ports, no interfaces or
+    /// IP header fields (the caller adds what its log has).
+    pub fn flow(src: IpAddr, dst: IpAddr, protocol: Protocol, transport: Transport) -> Packet {
+        Packet {
+            in_interface: String::new(),
+            out_interface: String::new(),
+            mac: None,
+            src,
+            dst,
+            length: None,
+            ttl: None,
+            id: None,
+            protocol,
+            transport,
+            flags: Flags::default(),
+        }
+    }
+}
+
 /// The `PROTO=` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {

@@ -18,9 +18,7 @@ use std::net::IpAddr;
 use chrono::{FixedOffset, NaiveDateTime, Utc};
 
 use super::NotDrop;
-use crate::model::{
-    Flags, Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport,
-};
+use crate::model::{Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport};
 
 const NIL: &str = "<nil>";
 /// Tokens of a line without the repeat suffix: date, time and the 14 fields.
@@ -109,17 +107,13 @@ pub fn parse(line: &str, local_offset: FixedOffset) -> Result<PacketDrop, NotDro
         count: repeats,
         prefix: table.to_string(),
         packet: Packet {
-            in_interface: String::new(),
-            out_interface: String::new(),
-            mac: None,
-            src: address(src, "SRC")?,
-            dst: address(dst, "DST")?,
             length: length.parse().ok(),
-            ttl: None,
-            id: None,
-            protocol,
-            transport,
-            flags: Flags::default(),
+            ..Packet::flow(
+                address(src, "SRC")?,
+                address(dst, "DST")?,
+                protocol,
+                transport,
+            )
         },
         mark: None,
         policy: policy(reference, rule, direction),

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::NotDrop;
-use crate::model::{Flags, Packet, PacketDrop, Protocol, Transport};
+use crate::model::{Packet, PacketDrop, Protocol, Transport};
 
 const FLOW_INFO: &str = "Flow Info:";
 
@@ -106,19 +106,12 @@ pub fn parse(line: &str) -> Result<PacketDrop, NotDrop> {
         hostname: None,
         count: 1,
         prefix: "Flow Info".to_string(),
-        packet: Packet {
-            in_interface: String::new(),
-            out_interface: String::new(),
-            mac: None,
-            src: address(flow.src, "Src IP")?,
-            dst: address(flow.dst, "Dest IP")?,
-            length: None,
-            ttl: None,
-            id: None,
+        packet: Packet::flow(
+            address(flow.src, "Src IP")?,
+            address(flow.dst, "Dest IP")?,
             protocol,
             transport,
-            flags: Flags::default(),
-        },
+        ),
         mark: None,
         policy: None,
     })

@@ -151,18 +151,12 @@ fn packet(flow: &str) -> Result<Packet, NotDrop> {
         (_, _, Some(kind), Some(code)) => Transport::Icmp { kind, code },
         _ => Transport::None,
     };
+    let src = src.ok_or(NotDrop::MissingField("nw_src"))?;
+    let dst = dst.ok_or(NotDrop::MissingField("nw_dst"))?;
     Ok(Packet {
-        in_interface: String::new(),
-        out_interface: String::new(),
-        mac: None,
-        src: src.ok_or(NotDrop::MissingField("nw_src"))?,
-        dst: dst.ok_or(NotDrop::MissingField("nw_dst"))?,
-        length: None,
         ttl,
-        id: None,
-        protocol,
-        transport,
         flags,
+        ..Packet::flow(src, dst, protocol, transport)
     })
 }
 
