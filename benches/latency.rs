@@ -1,6 +1,7 @@
-//! `make bench`: append → stdout latency of the real agent binary following a real file with its default
-//! poll interval. Appends numbered drop lines at a steady pace and times each until its JSON record
-//! appears on the agent's stdout; prints p50, p99 and max.
+//! `make bench`: append → stdout latency of the real agent binary following a real file with its
+//! defaults (change notices, inotify). Appends numbered drop lines at a steady pace and times each
+//! until its JSON record appears on the agent's stdout; prints p50, p99 and max, the agent's CPU time
+//! over 10 idle seconds before, and per line during the run.
 
 mod common;
 
@@ -12,6 +13,7 @@ use common::{Environment, JsonAgent, Percentiles};
 
 const LINES: u32 = 1000;
 const PACE: Duration = Duration::from_millis(7);
+const IDLE: Duration = Duration::from_secs(10);
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -23,6 +25,10 @@ fn main() {
     let printed = agent.printed_ports();
     // Let the agent open the (empty) file before the first line, as a running agent would have.
     std::thread::sleep(Duration::from_millis(500));
+    let idle_from = common::cpu_time(agent.pid());
+    std::thread::sleep(IDLE);
+    let idle = common::cpu_time(agent.pid()) - idle_from;
+    let busy_from = common::cpu_time(agent.pid());
 
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let mut appended = HashMap::new();
@@ -39,9 +45,19 @@ fn main() {
     let latencies = common::latencies(&printed, LINES as usize, "line", |sequence| {
         appended[&sequence]
     });
+    let busy = common::cpu_time(agent.pid()) - busy_from;
     drop(agent);
     println!(
-        "append→stdout latency over {LINES} lines (file source, 50 ms poll): {:.1}",
+        "append→stdout latency over {LINES} lines (file source, change notices): {:.1}",
         Percentiles::of(latencies)
+    );
+    println!(
+        "file source idle: agent CPU {:.1} ms over {} s ({:.3} %); during the run {:.1} µs per line \
+         (all threads, at one line per {} ms)",
+        idle.as_secs_f64() * 1e3,
+        IDLE.as_secs(),
+        idle.as_secs_f64() / IDLE.as_secs_f64() * 100.0,
+        busy.as_secs_f64() * 1e6 / f64::from(LINES),
+        PACE.as_millis()
     );
 }

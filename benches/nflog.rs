@@ -284,18 +284,9 @@ impl Agent {
         }
     }
 
-    /// User plus system CPU time the agent has used (all its threads), from /proc/PID/stat.
+    /// User plus system CPU time the agent has used (all its threads).
     fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // Fields after the command name (which is in parentheses): utime is the 14th field, stime 15th.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<u64> = rest
-            .split_whitespace()
-            .map(|field| field.parse().unwrap_or(0))
-            .collect();
-        // SAFETY: sysconf has no preconditions.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        Duration::from_secs_f64((fields[11] + fields[12]) as f64 / ticks)
+        common::cpu_time(self.child.id())
     }
 }
 

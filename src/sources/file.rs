@@ -44,13 +44,17 @@ mod output;
 mod rotated;
 mod rotation;
 mod start;
+mod wake;
 
 use output::{FileEnd, Output};
 use rotated::ReadFiles;
 use start::{Start, first_start};
+use wake::Wake;
 
 /// Size of one read: large enough that a burst costs few system calls, small enough to send lines soon.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// With change notices (inotify), the longest wait without one before looking anyway.
+const NOTICED_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How much of a file's first line names its content.
 const FIRST_LINE_BYTES: usize = 256;
 /// The longest wait between retries after an I/O error.
@@ -65,6 +69,9 @@ pub struct FileSourceSettings {
     pub poll_interval: Duration,
     pub max_line_bytes: usize,
     pub max_batch_lines: usize,
+    /// Wake on the kernel's change notices (inotify) rather than every `poll_interval`. Off only in
+    /// tests that play an agent slow to look (everything they do happens between two looks).
+    pub change_notices: bool,
 }
 
 /// Thread body: reads until `stop`, sending every complete line exactly once, in order.
@@ -90,14 +97,25 @@ pub fn run(
         read: ReadFiles::default(),
         directory_modified: None,
     };
+    let mut wake = Wake::new(&source.settings.path, &stop, source.settings.change_notices);
+    // With change notices the poll is only a safety net; without them it is how changes are seen.
+    let wait_at_most = if wake.notified() {
+        poll_interval.max(NOTICED_POLL_INTERVAL)
+    } else {
+        poll_interval
+    };
     let mut retry_delay = poll_interval.max(Duration::from_millis(10));
     loop {
-        let pause = match source.poll(&mut state) {
+        let stopped = match source.poll(&mut state) {
             Ok(Flow::Stopped) => return,
-            Ok(Flow::Again) => Duration::ZERO,
+            Ok(Flow::Again) => stop.is_stopped(),
             Ok(Flow::Wait) => {
                 retry_delay = poll_interval.max(Duration::from_millis(10));
-                poll_interval
+                let followed = match &state {
+                    State::Following(followed) => Some(&followed.file),
+                    State::Starting(_) => None,
+                };
+                wake.wait(followed, wait_at_most, &stop)
             }
             Err(error) => {
                 source.metrics.source_errors.inc();
@@ -105,10 +123,10 @@ pub fn run(
                 warn!("reading {path}: {error}; retrying in {retry_delay:?}");
                 let pause = retry_delay;
                 retry_delay = (retry_delay * 2).min(MAX_RETRY_DELAY);
-                pause
+                stop.sleep(pause)
             }
         };
-        if stop.is_stopped() || (!pause.is_zero() && stop.sleep(pause)) {
+        if stopped {
             return;
         }
     }

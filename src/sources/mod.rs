@@ -27,6 +27,7 @@ pub mod journald;
 pub mod kmsg;
 pub mod lines;
 pub mod nflog;
+pub mod wait;
 
 use file::FileSourceSettings;
 use journald::JournaldSettings;
@@ -81,6 +82,7 @@ impl Source {
                 poll_interval,
                 max_line_bytes,
                 max_batch_lines: max_batch,
+                change_notices: true,
             }),
             SourceConfig::Journald { directory } => Source::Journald(JournaldSettings {
                 directory,

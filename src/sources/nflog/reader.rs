@@ -15,10 +15,11 @@ use log::warn;
 use super::decode::decode_datagram;
 use super::interfaces::InterfaceNames;
 use super::overflow::OverflowCount;
-use super::socket::{NflogSocket, Received, wait_readable};
+use super::socket::{NflogSocket, Received};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::model::{Batch, PacketDrop};
+use crate::sources::wait::wait_readable;
 use crate::stop::Stop;
 
 /// Datagrams still read after the stop, at most.
@@ -108,8 +109,8 @@ impl Reader {
                     }
                     let fds = [socket.as_raw_fd(), wake.as_raw_fd()];
                     // POLLERR on the socket is a pending ENOBUFS: the next receive reports it.
-                    let ready = wait_readable(&fds, None)?;
-                    if ready[1] {
+                    let ready = wait_readable(&fds, None)?.unwrap_or_default();
+                    if ready.get(1) == Some(&true) {
                         left_after_stop = Some(MAX_READ_AFTER_STOP);
                     }
                 }

@@ -6,6 +6,7 @@
 //! gathering up to 100 of them for up to a second (its defaults), which would be the latency of a drop.
 //! Closing the socket (or the process ending, however it ends) unbinds the groups.
 
+use crate::sources::wait::wait_readable;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -18,7 +19,7 @@ use netlink_sys::{Socket, constants::NETLINK_NETFILTER};
 use super::holder;
 
 /// How long the kernel may take to acknowledge a configuration request (it answers at once).
-const ACK_TIMEOUT_MS: i32 = 2_000;
+const ACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// One receive takes one datagram: with a queue threshold of 1, one packet's message, at most the
 /// copy range (≤ 65535 bytes) plus the headers and attributes (a few hundred bytes). 128 KiB holds
 /// the largest.
@@ -180,7 +181,13 @@ impl NflogSocket {
         request.serialize(&mut bytes);
         self.socket.send(&bytes, 0)?;
         loop {
-            wait_readable(&[self.socket.as_raw_fd()], Some(ACK_TIMEOUT_MS))?;
+            let acknowledged = wait_readable(&[self.socket.as_raw_fd()], Some(ACK_TIMEOUT))?;
+            if acknowledged.is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the kernel did not acknowledge the NFLOG configuration",
+                ));
+            }
             let size = match self.socket.recv(&mut &mut self.buffer[..], 0) {
                 Ok(size) => size,
                 // Packets of a group bound a moment ago filled the buffer: counted once reading
@@ -253,44 +260,6 @@ fn set_receive_buffer(socket: &Socket, bytes: usize) -> io::Result<bool> {
     );
     socket.set_rx_buf_sz(value)?;
     Ok(error.raw_os_error() != Some(libc::EPERM))
-}
-
-/// Waits until one of `fds` can be read (or has an error or hang-up to report), for at most
-/// `timeout_ms` (`None`: no limit); returns which are ready, or fails with a timeout.
-pub fn wait_readable(fds: &[RawFd], timeout_ms: Option<i32>) -> io::Result<Vec<bool>> {
-    let mut polled: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: valid pollfds for the duration of the call.
-        let ready = unsafe {
-            libc::poll(
-                polled.as_mut_ptr(),
-                polled.len() as libc::nfds_t,
-                timeout_ms.unwrap_or(-1),
-            )
-        };
-        match ready {
-            1.. => return Ok(polled.iter().map(|fd| fd.revents != 0).collect()),
-            0 => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the kernel did not acknowledge the NFLOG configuration",
-                ));
-            }
-            _ => {
-                let error = io::Error::last_os_error();
-                if error.kind() != io::ErrorKind::Interrupted {
-                    return Err(error);
-                }
-            }
-        }
-    }
 }
 
 /// The kernel answers a bind of a group that another socket holds with EPERM, the same answer as for

@@ -33,6 +33,7 @@ fn shift_rotated(path: &Path) {
 fn slow(path: &Path) -> FileSourceSettings {
     FileSourceSettings {
         poll_interval: Duration::from_millis(400),
+        change_notices: false,
         ..from_beginning(path)
     }
 }

@@ -6,6 +6,7 @@
 
 mod between;
 mod checkpoints;
+mod notices;
 mod reading;
 mod rotation;
 mod soak;
@@ -38,6 +39,7 @@ fn settings(path: &Path) -> FileSourceSettings {
         poll_interval: Duration::from_millis(10),
         max_line_bytes: 64 * 1024,
         max_batch_lines: 100,
+        change_notices: true,
     }
 }
 
