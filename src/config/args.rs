@@ -76,11 +76,12 @@ pub struct Args {
     pub packet_drop_channel_buffer_size: String,
 
     /// Kept for compatibility with the original agent, which polled the file this often; it is checked
-    /// and otherwise unused: the file is polled every FILE_POLL_INTERVAL_MS.
+    /// and otherwise unused: the agent wakes on change notices (inotify).
     #[arg(long, env = "WATCH_LOGS_INTERVAL_SECONDS", default_value = "5")]
     pub watch_logs_interval_seconds: String,
 
-    /// How often the followed file is checked for new lines and rotation, in milliseconds.
+    /// How often the followed file is checked for new lines and rotation when inotify cannot be had, in
+    /// milliseconds (with it, the agent wakes on changes and looks at least every second).
     #[arg(long, env = "FILE_POLL_INTERVAL_MS", default_value = "50")]
     pub file_poll_interval_ms: String,
 

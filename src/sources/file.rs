@@ -1,7 +1,8 @@
 //! The file source: follows one log file like `tail -F`, through every kind of rotation, handing on
 //! every complete line exactly once, in order.
 //!
-//! One open file is followed at a time (a `FollowedFile`). Every `poll_interval` the source
+//! One open file is followed at a time (a `FollowedFile`). On each look (woken by the kernel's change
+//! notices, `file/wake.rs`, or at the latest after a poll interval) the source
 //! 1. checks that the open file still holds the bytes it read: if it is shorter than our offset, or its
 //!    first bytes changed (copytruncate, then written again past our offset before we looked), it reads
 //!    it again from offset 0;
