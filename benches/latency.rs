@@ -52,7 +52,7 @@ fn main() {
         Percentiles::of(latencies)
     );
     println!(
-        "file source idle: agent CPU {:.1} ms over {} s ({:.3} %); during the run {:.1} µs per line \
+        "file source idle: agent CPU {:.2} ms over {} s ({:.3} %); during the run {:.1} µs per line \
          (all threads, at one line per {} ms)",
         idle.as_secs_f64() * 1e3,
         IDLE.as_secs(),

@@ -191,16 +191,23 @@ pub fn status_kib(process: Process, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in {path}"))
 }
 
-/// User plus system CPU time process `pid` has used (all its threads), from /proc/PID/stat.
+/// CPU time process `pid` has used, all its live threads summed, in nanoseconds from each thread's
+/// /proc/PID/task/TID/schedstat (its first field: time on a CPU); /proc/PID/stat counts in clock
+/// ticks of 10 ms, too coarse for an idle agent.
 pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which is in parentheses): utime is the 14th field, stime 15th.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .map(|field| field.parse().unwrap_or(0))
-        .collect();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Duration::from_secs_f64((fields[11] + fields[12]) as f64 / ticks)
+    let mut nanoseconds = 0u64;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        nanoseconds += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(nanoseconds)
 }

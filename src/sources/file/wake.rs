@@ -40,6 +40,9 @@ struct Notices {
     buffer: Vec<u8>,
 }
 
+/// How long after a change notice the source looks: changes within it are read together.
+const GATHER: Duration = Duration::from_millis(25);
+
 const FILE_CHANGES: WatchMask = WatchMask::MODIFY
     .union(WatchMask::ATTRIB)
     .union(WatchMask::MOVE_SELF)
@@ -86,7 +89,14 @@ impl Wake {
             notices.stop_pipe.as_raw_fd(),
         ];
         match wait_readable(&fds, Some(timeout)) {
-            Ok(Some(_)) => notices.drain(),
+            Ok(Some(_)) => {
+                // A writer rarely writes one line alone: what comes within a moment is read in one
+                // look and passed on as one batch (each look wakes every stage once).
+                if stop.sleep(GATHER) {
+                    return true;
+                }
+                notices.drain();
+            }
             Ok(None) => {}
             Err(error) => {
                 warn!("waiting for changes to {}: {error}", self.path.display());
