@@ -8,9 +8,12 @@ use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Listings at most before taking the last one (renames that never stop).
-const MAX_LISTINGS: usize = 8;
+/// How long to keep listing while listings disagree (a logrotate shifting thousands of `.k` names
+/// takes tens of milliseconds), and the pause between two listings that disagreed.
+const SETTLE_FOR_AT_MOST: Duration = Duration::from_secs(2);
+const SETTLE_PAUSE: Duration = Duration::from_millis(5);
 
 /// One entry: its path, its name, and its metadata (not following symlinks).
 pub type Entry = (PathBuf, String, Metadata);
@@ -18,15 +21,20 @@ pub type Entry = (PathBuf, String, Metadata);
 /// The entries of `directory` whose names are UTF-8 and whose metadata can be read, from a listing
 /// that the next one agrees with (same names, same inodes).
 pub fn stable_entries(directory: &Path) -> io::Result<Vec<Entry>> {
+    let started = Instant::now();
     let mut listed = entries(directory)?;
-    for _ in 1..MAX_LISTINGS {
+    loop {
         let again = entries(directory)?;
         if same_files(&listed, &again) {
             return Ok(again);
         }
         listed = again;
+        // Renames that never stop: the last listing, which may lack a file being renamed.
+        if started.elapsed() > SETTLE_FOR_AT_MOST {
+            return Ok(listed);
+        }
+        std::thread::sleep(SETTLE_PAUSE);
     }
-    Ok(listed)
 }
 
 fn entries(directory: &Path) -> io::Result<Vec<Entry>> {
