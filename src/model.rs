@@ -122,11 +122,29 @@ pub struct PacketDrop {
     /// How many packets the line stands for: 1, but Antrea writes one line for the same packet seen
     /// N times within a second (`[N packets in D]`).
     pub count: u32,
+    /// What was done to the packet, where the log says (a CNI's audit log; a LOG line does not).
+    pub verdict: Option<Verdict>,
     pub packet: Packet,
     /// The mark of the line it was read from (`None` for NFLOG: no line, no replay).
     pub mark: Option<Mark>,
     /// The policy that dropped it, where the log names one (`parse/policy.rs`).
     pub policy: Option<Policy>,
+}
+
+/// What a policy did to a packet: dropped it silently, or rejected it (the sender was told).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Drop,
+    Reject,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        }
+    }
 }
 
 /// A network policy that dropped a packet, as the CNI's log names it.

@@ -18,7 +18,9 @@ use std::net::IpAddr;
 use chrono::{FixedOffset, NaiveDateTime, Utc};
 
 use super::NotDrop;
-use crate::model::{Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport};
+use crate::model::{
+    Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport, Verdict,
+};
 
 const NIL: &str = "<nil>";
 /// Tokens of a line without the repeat suffix: date, time and the 14 fields.
@@ -71,9 +73,11 @@ pub fn parse(line: &str, local_offset: FixedOffset) -> Result<PacketDrop, NotDro
     else {
         return Err(NotDrop::MissingField("antrea"));
     };
-    if !matches!(disposition, "Drop" | "Reject") {
-        return Err(NotDrop::NotDropped);
-    }
+    let verdict = match disposition {
+        "Drop" => Verdict::Drop,
+        "Reject" => Verdict::Reject,
+        _ => return Err(NotDrop::NotDropped),
+    };
     let time = NaiveDateTime::parse_from_str(&format!("{date} {clock}"), "%Y/%m/%d %H:%M:%S%.f")
         .ok()
         .and_then(|naive| naive.and_local_timezone(local_offset).single())
@@ -105,6 +109,7 @@ pub fn parse(line: &str, local_offset: FixedOffset) -> Result<PacketDrop, NotDro
         time,
         hostname: None,
         count: repeats,
+        verdict: Some(verdict),
         prefix: table.to_string(),
         packet: Packet {
             length: length.parse().ok(),
@@ -186,6 +191,7 @@ mod tests {
     #[test]
     fn a_reject_by_an_antrea_policy_names_it_its_rule_and_direction() {
         let drop = parse(ANP_REJECT, utc()).unwrap();
+        assert_eq!(drop.verdict, Some(Verdict::Reject));
         assert_eq!(drop.time, at("2023-07-04 12:45:21.804416"));
         assert_eq!(drop.count, 1);
         assert_eq!(drop.prefix, "IngressDefaultRule");
@@ -213,6 +219,7 @@ mod tests {
     #[test]
     fn kubernetes_default_isolation_is_a_drop_without_a_policy_name() {
         let drop = parse(K8S_DEFAULT_DROP, utc()).unwrap();
+        assert_eq!(drop.verdict, Some(Verdict::Drop));
         assert_eq!(drop.policy, None);
         assert_eq!(drop.packet.protocol, Protocol::Icmp);
         assert_eq!(drop.packet.transport, Transport::None);

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::NotDrop;
-use crate::model::{Packet, PacketDrop, Protocol, Transport};
+use crate::model::{Packet, PacketDrop, Protocol, Transport, Verdict};
 
 const FLOW_INFO: &str = "Flow Info:";
 
@@ -105,6 +105,8 @@ pub fn parse(line: &str) -> Result<PacketDrop, NotDrop> {
         time,
         hostname: None,
         count: 1,
+        // The agent's eBPF program drops what it denies.
+        verdict: Some(Verdict::Drop),
         prefix: "Flow Info".to_string(),
         packet: Packet::flow(
             address(flow.src, "Src IP")?,

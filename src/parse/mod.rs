@@ -216,6 +216,7 @@ impl Parser {
             time,
             hostname,
             count: 1,
+            verdict: None,
             prefix: prefix.unwrap_or_default(),
             packet,
             // The parser sees text only; the parse stage adds the line's mark.

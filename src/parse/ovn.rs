@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::NotDrop;
 use crate::model::{
-    Flags, Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport,
+    Flags, Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport, Verdict,
 };
 
 const MARKER: &str = "|acl_log(";
@@ -47,13 +47,16 @@ pub fn parse(line: &str, time: Option<DateTime<Utc>>) -> Result<PacketDrop, NotD
         .split(", ")
         .find_map(|field| field.trim().strip_prefix("verdict="))
         .ok_or(NotDrop::MissingField("verdict"))?;
-    if !matches!(verdict, "drop" | "reject") {
-        return Err(NotDrop::NotDropped);
-    }
+    let verdict = match verdict {
+        "drop" => Verdict::Drop,
+        "reject" => Verdict::Reject,
+        _ => return Err(NotDrop::NotDropped),
+    };
     Ok(PacketDrop {
         time,
         hostname: None,
         count: 1,
+        verdict: Some(verdict),
         prefix: "acl_log".to_string(),
         packet: packet(flow)?,
         mark: None,
@@ -231,6 +234,7 @@ mod tests {
     #[test]
     fn a_namespace_default_deny_is_a_drop_without_a_policy_name() {
         let drop = parse(NAMESPACE_DENY, None).unwrap();
+        assert_eq!(drop.verdict, Some(Verdict::Drop));
         assert_eq!(drop.time.to_rfc3339(), "2023-11-02T16:28:54.139+00:00");
         assert_eq!(drop.packet.src, ip("10.131.0.39"));
         assert_eq!(drop.packet.dst, ip("10.129.2.35"));
@@ -275,6 +279,7 @@ mod tests {
         assert_eq!(parse(POLICY_ALLOW, None), Err(NotDrop::NotDropped));
         let reject = POLICY_ALLOW.replace("verdict=allow", "verdict=reject");
         let drop = parse(&reject, None).unwrap();
+        assert_eq!(drop.verdict, Some(Verdict::Reject));
         let policy = drop.policy.unwrap();
         assert_eq!(
             policy.qualified_name(),

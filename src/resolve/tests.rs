@@ -43,6 +43,7 @@ fn drop_between(src: &str, dst: &str) -> PacketDrop {
         time: "2026-11-25T21:05:35.429037Z".parse().unwrap(),
         hostname: Some("node-7".to_string()),
         count: 1,
+        verdict: None,
         prefix: "calico-drop:".to_string(),
         mark: None,
         policy: None,

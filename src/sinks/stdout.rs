@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::metrics::Metrics;
 use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
-use crate::model::{Batch, PacketDrop, PolicyDirection, Position, Transport};
+use crate::model::{Batch, PacketDrop, PolicyDirection, Position, Transport, Verdict};
 
 /// Namespace label for `packet_drops_count` until drops are resolved to pods.
 const UNKNOWN_NAMESPACE: &str = "unknown";
@@ -44,6 +44,9 @@ struct Record<'a> {
     /// Packets the line stands for, when more than one (Antrea's `[N packets in D]`).
     #[serde(skip_serializing_if = "is_one")]
     count: u32,
+    /// `drop` or `reject`, where the log says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'static str>,
     /// The policy that dropped it, where the log names one.
     #[serde(skip_serializing_if = "Option::is_none")]
     policy: Option<PolicyRecord<'a>>,
@@ -93,6 +96,7 @@ impl<'a> Record<'a> {
             ttl: packet.ttl,
             flags: packet.flags.names(),
             count: drop.count,
+            verdict: drop.verdict.map(Verdict::name),
             policy: drop.policy.as_ref().map(|policy| PolicyRecord {
                 kind: policy.kind.name(),
                 namespace: &policy.namespace,

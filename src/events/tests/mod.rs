@@ -59,6 +59,7 @@ pub(super) fn tcp(
             time,
             hostname: Some(NODE.to_string()),
             count: 1,
+            verdict: None,
             prefix: "DROP:".to_string(),
             mark: None,
             policy: None,

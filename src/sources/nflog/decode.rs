@@ -132,6 +132,7 @@ pub fn decode_packet(
         hostname: None,
         policy: crate::parse::policy::from_prefix(&prefix),
         count: 1,
+        verdict: None,
         prefix,
         packet: Packet {
             in_interface: name(in_index),

@@ -245,3 +245,54 @@ fn aws_network_policy_agent_deny_records_become_events() {
         )]
     );
 }
+
+/// Without a cluster the record on stdout carries what Antrea's line says: the policy with its rule
+/// and direction, the verdict, and how many packets the line stands for.
+#[test]
+fn an_antrea_line_on_stdout_carries_policy_rule_direction_verdict_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("np.log");
+    fs::write(&log, "").unwrap();
+    let agent = crate::support::agent::Agent::start(
+        dir.path(),
+        &[("IPTABLES_LOG_PATH", log.to_str().unwrap())],
+    );
+    crate::kubernetes::wait_ready(&agent);
+    append(
+        &log,
+        &[antrea(
+            "AntreaNetworkPolicy:shop/reject-web",
+            "RejectWeb",
+            "Reject",
+            " [3 packets in 1.000855539s]",
+        )],
+    );
+    let records = agent.expect_records(1);
+    let record = &records[0];
+    assert_eq!(
+        (
+            &record["prefix"],
+            &record["src"],
+            &record["dst"],
+            &record["proto"],
+            &record["dpt"],
+            &record["count"],
+            &record["verdict"],
+        ),
+        (
+            &serde_json::json!("AntreaPolicyIngressRule"),
+            &serde_json::json!("10.0.1.5"),
+            &serde_json::json!("10.0.2.9"),
+            &serde_json::json!("TCP"),
+            &serde_json::json!(80),
+            &serde_json::json!(3),
+            &serde_json::json!("reject"),
+        )
+    );
+    assert_eq!(
+        record["policy"],
+        serde_json::json!({"kind": "AntreaNetworkPolicy", "namespace": "shop",
+                           "name": "reject-web", "rule": "RejectWeb", "direction": "ingress"})
+    );
+    assert_eq!(agent.metric("kube_iptables_tailer_drops_parsed_total"), 3.0);
+}

@@ -40,6 +40,7 @@ fn a_tcp_syn_over_ipv4_is_the_drop_a_log_line_would_give() {
             time: received(),
             hostname: None,
             count: 1,
+            verdict: None,
             prefix: "DROP by policy default/deny-web".to_string(),
             mark: None,
             // kube-router as k3s ships it names the policy in the prefix.
