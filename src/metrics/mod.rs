@@ -95,7 +95,10 @@ impl Metrics {
                 "lines_read_total",
                 "Complete lines read from the log source",
             ),
-            drops_parsed: counter("drops_parsed_total", "Lines parsed as packet drops"),
+            drops_parsed: counter(
+                "drops_parsed_total",
+                "Packet drops parsed from lines (an Antrea line may stand for several)",
+            ),
             lines_skipped: counter_vec(
                 "lines_skipped_total",
                 "Lines that were not handed on as drops, by reason",
