@@ -218,8 +218,8 @@ fn is_rotated_name(name: &str, entry: &str) -> bool {
 }
 
 /// The regular files in `path`'s directory under a rotated name of it (the log's name in front:
-/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata, from a listing that a rotation
-/// in progress cannot have left a file out of (`sources/directory.rs`). Entries that vanish or cannot
+/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata, from a listing the next one
+/// agreed with, so that a rotation renaming files meanwhile does not hide one (`sources/directory.rs`). Entries that vanish or cannot
 /// be read are passed over; the metadata does not follow symlinks, so a link is not a rotated file.
 fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)>> {
     let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
