@@ -92,10 +92,13 @@ pub(super) fn between(
     let mut found = Between::default();
     let finished_identity = finished.identity;
     let written = finished.written;
-    let current = std::fs::metadata(path).ok();
+    // The file at the path as the same listing shows it: one stat'ed before the listing may have
+    // been rotated away by the time the listing settles (the rotations it waited for), and would be
+    // passed over as "the path's file" while it now is a file that came between.
+    let Snapshot { current, rotated } = snapshot(path)?;
     // (last written, born, inode, path): the order to read them in.
     let mut candidates: Vec<(Duration, Option<SystemTime>, u64, PathBuf)> = Vec::new();
-    for (entry_path, entry_name, metadata) in rotated_files(path)? {
+    for (entry_path, entry_name, metadata) in rotated {
         let is_current = current.as_ref().is_some_and(|current| {
             current.dev() == metadata.dev() && current.ino() == metadata.ino()
         });
@@ -166,7 +169,7 @@ pub(super) fn copy_of(
     identity: &FileIdentity,
     min_len: u64,
 ) -> std::io::Result<Option<(PathBuf, File)>> {
-    for (entry_path, entry_name, metadata) in rotated_files(path)? {
+    for (entry_path, entry_name, metadata) in snapshot(path)?.rotated {
         if COMPRESSED.iter().any(|ending| entry_name.ends_with(ending))
             || metadata.len() < min_len
             || fingerprint::same_inode(&metadata, identity)
@@ -217,22 +220,42 @@ fn is_rotated_name(name: &str, entry: &str) -> bool {
             .all(|byte| byte.is_ascii_digit() || matches!(byte, b'-' | b'T' | b'.'))
 }
 
-/// The regular files in `path`'s directory under a rotated name of it (the log's name in front:
-/// `kern.log.1`, `kern.log-20261202.gz`), with their names and metadata, from a listing the next one
-/// agreed with, so that a rotation renaming files meanwhile does not hide one (`sources/directory.rs`). Entries that vanish or cannot
-/// be read are passed over; the metadata does not follow symlinks, so a link is not a rotated file.
-fn rotated_files(path: &Path) -> std::io::Result<Vec<(PathBuf, String, Metadata)>> {
+/// The log's directory in one listing: the file at the log's path, and the regular files under a
+/// rotated name of it (the log's name in front: `kern.log.1`, `kern.log-20261202.gz`) with their
+/// names and metadata.
+struct Snapshot {
+    current: Option<Metadata>,
+    rotated: Vec<(PathBuf, String, Metadata)>,
+}
+
+/// The listing is one the next listing agreed with, so that a rotation renaming files meanwhile
+/// does not hide one (`sources/directory.rs`). Entries that vanish or cannot be read are passed
+/// over; the metadata does not follow symlinks, so a link is not a rotated file.
+fn snapshot(path: &Path) -> std::io::Result<Snapshot> {
+    let mut snapshot = Snapshot {
+        current: None,
+        rotated: Vec::new(),
+    };
     let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
-        return Ok(Vec::new());
+        return Ok(snapshot);
     };
     let directory = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    Ok(directory::stable_entries(directory)?
-        .into_iter()
-        .filter(|(_, entry_name, metadata)| metadata.is_file() && is_rotated_name(name, entry_name))
-        .collect())
+    for (entry_path, entry_name, metadata) in directory::stable_entries(directory)? {
+        if entry_name == name {
+            // A log that is a link is the file it points to.
+            snapshot.current = if metadata.file_type().is_symlink() {
+                std::fs::metadata(path).ok()
+            } else {
+                Some(metadata)
+            };
+        } else if metadata.is_file() && is_rotated_name(name, &entry_name) {
+            snapshot.rotated.push((entry_path, entry_name, metadata));
+        }
+    }
+    Ok(snapshot)
 }
 
 #[cfg(test)]
