@@ -37,6 +37,33 @@ fn messages(api: &FakeApi, pod: &str) -> Vec<(String, u64)> {
     messages
 }
 
+/// The fake cluster, and an agent ready on the empty CNI log `name` (with `extra` settings); the
+/// directory holds the log, and the agent's stderr.
+struct OnCniLog {
+    api: FakeApi,
+    dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    agent: crate::support::agent::Agent,
+}
+
+fn on_cni_log(name: &str, extra: &[(&str, &str)]) -> OnCniLog {
+    let api = FakeApi::start();
+    cluster(&api);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(name);
+    fs::write(&log, "").unwrap();
+    let mut env = vec![("IPTABLES_LOG_PATH", log.to_str().unwrap())];
+    env.extend_from_slice(extra);
+    let agent = start_agent(dir.path(), &api, &env);
+    wait_ready(&agent);
+    OnCniLog {
+        api,
+        dir,
+        log,
+        agent,
+    }
+}
+
 /// An Antrea audit line stamped now (the agent's zone is the test's: both UTC here), from the
 /// `cluster()`'s frontend (10.0.1.5) to its cart pod (10.0.2.9).
 fn antrea(policy: &str, rule: &str, disposition: &str, tail: &str) -> String {
@@ -49,17 +76,12 @@ fn antrea(policy: &str, rule: &str, disposition: &str, tail: &str) -> String {
 
 #[test]
 fn antrea_audit_lines_become_events_naming_the_policy_through_a_lumberjack_rotation() {
-    let api = FakeApi::start();
-    cluster(&api);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("np.log");
-    fs::write(&log, "").unwrap();
-    let agent = start_agent(
-        dir.path(),
-        &api,
-        &[("IPTABLES_LOG_PATH", log.to_str().unwrap())],
-    );
-    wait_ready(&agent);
+    let OnCniLog {
+        api,
+        dir,
+        log,
+        agent,
+    } = on_cni_log("np.log", &[]);
 
     let reject = "AntreaNetworkPolicy:shop/reject-web";
     append(
@@ -144,20 +166,12 @@ const TCP_8080: &str = "tcp,vlan_tci=0x0000,dl_src=0a:58:0a:81:02:01,dl_dst=0a:5
 
 #[test]
 fn ovn_acl_audit_lines_become_events_naming_the_policy_through_a_copytruncate() {
-    let api = FakeApi::start();
-    cluster(&api);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("acl-audit-log.log");
-    fs::write(&log, "").unwrap();
-    let agent = start_agent(
-        dir.path(),
-        &api,
-        &[
-            ("IPTABLES_LOG_PATH", log.to_str().unwrap()),
-            ("LOG_FORMAT", "ovn"),
-        ],
-    );
-    wait_ready(&agent);
+    let OnCniLog {
+        api,
+        dir,
+        log,
+        agent,
+    } = on_cni_log("acl-audit-log.log", &[("LOG_FORMAT", "ovn")]);
 
     append(
         &log,
@@ -215,17 +229,13 @@ fn aws(verdict: &str, dst_port: u16) -> String {
 
 #[test]
 fn aws_network_policy_agent_deny_records_become_events() {
-    let api = FakeApi::start();
-    cluster(&api);
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("network-policy-agent.log");
-    fs::write(&log, "").unwrap();
-    let agent = start_agent(
-        dir.path(),
-        &api,
-        &[("IPTABLES_LOG_PATH", log.to_str().unwrap())],
-    );
-    wait_ready(&agent);
+    // The directory and the agent live to the end of the test.
+    let OnCniLog {
+        api,
+        dir: _dir,
+        log,
+        agent: _agent,
+    } = on_cni_log("network-policy-agent.log", &[]);
     append(
         &log,
         &[
