@@ -110,6 +110,11 @@ impl FileSource {
                 "{path} was rotated while we were stopped: reading the rest of {} first",
                 rotated_path.display()
             );
+            // Nothing of it was read: before its rename it may have been written, copied and
+            // truncated too, and that copy comes first, as when it is still at the path.
+            if position.identity.fingerprint.len == 0 {
+                return self.resume_unread(rotated, position);
+            }
             // Shorter than the checkpoint: it was truncated after all; whatever it holds is unread.
             let (offset, written) = if rotated.metadata()?.len() < position.offset {
                 (0, None)

@@ -145,6 +145,34 @@ fn an_empty_file_written_copied_and_truncated_while_stopped_is_read_from_its_cop
     tailer.assert_no_more_lines();
 }
 
+// Found by the chaos test (seed 501816): the checkpoint named the log while it was empty; while the
+// agent was down the log was written, copied and truncated, written again, then renamed away. The
+// restart found the checkpointed file under its rotated name and read it from offset 0, passing over
+// the copy that held its first content.
+#[test]
+fn an_empty_file_copied_truncated_and_renamed_while_stopped_is_read_from_its_copy_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = log_path(&directory);
+    fs::write(&path, "").unwrap();
+    let mut tailer = Tailer::start(settings(&path));
+    let end = tailer.start_position();
+    tailer.stop_without_lines();
+    // File times move in clock ticks: the copy must be written after the checkpointed time.
+    std::thread::sleep(Duration::from_millis(20));
+
+    append(&path, "a1\na2\n");
+    copytruncate(&path);
+    append(&path, "b1\n");
+    std::thread::sleep(Duration::from_millis(20));
+    rotate(&path, "c1\n");
+    let mut tailer = Tailer::start(FileSourceSettings {
+        start: Some(end),
+        ..settings(&path)
+    });
+    assert_eq!(tailer.take(4), lines(&["a1", "a2", "b1", "c1"]));
+    tailer.assert_no_more_lines();
+}
+
 #[test]
 fn an_empty_file_written_copied_and_truncated_within_one_poll_interval_is_read_from_its_copy_first()
 {
