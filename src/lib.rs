@@ -15,6 +15,7 @@
 //! - [`metrics`] and [`health`]: counters, `/metrics`, `/healthz`, `/readyz`.
 //! - [`stop`]: the one shutdown signal every thread watches.
 
+pub mod atomic_file;
 pub mod checksum;
 pub mod config;
 pub mod events;

@@ -6,8 +6,7 @@
 //! [`run_writer`] saves the newest one it has been given at most once per interval, because a position
 //! arrives with every batch and a disk write per batch would be wasteful.
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,36 +68,17 @@ impl CheckpointStore {
 
     /// Replaces the saved position atomically (see the module documentation).
     pub fn save(&self, position: &Position) -> Result<(), CheckpointError> {
-        let temporary = self.temporary_path();
-        let result = self.write_and_rename(position, &temporary);
-        if result.is_err() {
-            // Leave no half-written file behind; it may also not exist, which is fine.
-            let _ = std::fs::remove_file(&temporary);
-        }
-        result.map_err(|source| CheckpointError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn write_and_rename(&self, position: &Position, temporary: &Path) -> io::Result<()> {
-        let directory = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(directory)?;
-        let mut text = serde_json::to_vec(position).map_err(io::Error::other)?;
-        text.push(b'\n');
-        let mut file = File::create(temporary)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(temporary, &self.path)?;
-        // The rename is durable only once the directory entry is.
-        File::open(directory)?.sync_all()
-    }
-
-    fn temporary_path(&self) -> PathBuf {
-        let mut name = self.path.clone().into_os_string();
-        name.push(".tmp");
-        PathBuf::from(name)
+        // A path that is not UTF-8 cannot be written as JSON: an I/O error like any other.
+        serde_json::to_vec(position)
+            .map_err(io::Error::other)
+            .and_then(|mut text| {
+                text.push(b'\n');
+                crate::atomic_file::replace(&self.path, &text)
+            })
+            .map_err(|source| CheckpointError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
