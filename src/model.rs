@@ -345,7 +345,8 @@ pub struct Isolation {
 }
 
 /// Which side of a drop an Event is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// The pod sent the packet ("sending traffic to").
     Sending,

@@ -42,6 +42,8 @@ use crate::sources::checkpoint::{self, CheckpointStore};
 use crate::sources::{Source, SourceOutput, nflog};
 use crate::stop::{self, Stop, StopTrigger};
 
+/// The storm bound's state in the state directory: the Event groups that filled (`events/storm.rs`).
+const STORM_STATE_FILE: &str = "events-per-pod.json";
 /// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
 const LINE_QUEUE_BATCHES: usize = 16;
 /// The most lines a source puts in one batch.
@@ -148,6 +150,11 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
     }));
 
     let acks = checkpoints.as_ref().map(|_| acks_tx);
+    // Kept beside the checkpoint, which it must agree with: without one there is nothing to replay.
+    let storm_state = checkpoints
+        .as_ref()
+        .and(config.state_directory.as_ref())
+        .map(|directory| directory.join(STORM_STATE_FILE));
     match config.sink {
         SinkKind::Stdout => {
             let sink_metrics = metrics.clone();
@@ -159,8 +166,13 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
             }));
         }
         SinkKind::Kubernetes(settings) => {
+            let events = EventsState {
+                acks,
+                storm_state,
+                expiration: config.expiration,
+            };
             workers.extend(spawn_kubernetes_stages(
-                settings, drops_rx, acks, &spawn, &metrics,
+                settings, drops_rx, events, &spawn, &metrics,
             ));
         }
     }
@@ -236,7 +248,11 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
 fn spawn_kubernetes_stages(
     settings: KubernetesConfig,
     drops: Receiver<Batch<PacketDrop>>,
-    acks: Option<Sender<Position>>,
+    EventsState {
+        acks,
+        storm_state,
+        expiration,
+    }: EventsState,
     spawn: &Spawner,
     metrics: &Arc<Metrics>,
 ) -> Vec<Worker> {
@@ -280,6 +296,9 @@ fn spawn_kubernetes_stages(
         max_pending: MAX_PENDING_EVENTS,
         max_in_flight: EVENT_WRITES_IN_FLIGHT,
         shutdown_grace: EVENTS_SHUTDOWN_GRACE,
+        events_per_pod: settings.events_per_pod,
+        storm_state,
+        expiration,
     };
     let (events_stop, events_metrics) = (spawn.stop.clone(), metrics.clone());
     workers.push(spawn.worker("events", move || {
@@ -366,6 +385,14 @@ impl Spawner<'_> {
             })
             .unwrap_or_else(|error| panic!("cannot start thread {name}: {error}"))
     }
+}
+
+/// What the events stage keeps across restarts, and how long drops stay current.
+struct EventsState {
+    /// Where acknowledged positions go; `None` without checkpoints.
+    acks: Option<Sender<Position>>,
+    storm_state: Option<PathBuf>,
+    expiration: Duration,
 }
 
 /// Triggers the stop when dropped, also while unwinding from a panic.

@@ -176,6 +176,11 @@ pub struct Args {
     #[arg(long, env = "EVENTS_BURST", default_value = "100")]
     pub events_burst: String,
 
+    /// Events of their own a pod gets per direction and repeat interval (one per peer, port and
+    /// policy); drops from further peers count toward one roll-up Event. 0: no bound.
+    #[arg(long, env = "EVENTS_PER_POD", default_value = "10")]
+    pub events_per_pod: String,
+
     /// Validate the configuration, print one line saying what would run, and exit (0 when valid, 2
     /// when not) without reading any log or contacting the API. For a unit's ExecStartPre=.
     #[arg(long)]

@@ -22,6 +22,8 @@ pub struct KubernetesConfig {
     pub repeat_interval: Duration,
     pub events_qps: f64,
     pub events_burst: u32,
+    /// `None`: no bound (EVENTS_PER_POD=0).
+    pub events_per_pod: Option<usize>,
 }
 
 /// Whether a cluster is configured: in a pod (KUBERNETES_SERVICE_HOST), a kubeconfig, or KUBE_API_SERVER.
@@ -83,6 +85,10 @@ pub fn kubernetes(
         }
     };
     let events_burst = number_in("EVENTS_BURST", &args.events_burst, 1, 100_000)? as u32;
+    let events_per_pod = match number_in("EVENTS_PER_POD", &args.events_per_pod, 0, 10_000)? {
+        0 => None,
+        limit => Some(limit as usize),
+    };
     let resync = number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
     let repeat = number_in(
         "REPEATED_EVENTS_INTERVAL_MINUTES",
@@ -115,6 +121,7 @@ pub fn kubernetes(
         repeat_interval: Duration::from_secs(repeat * 60),
         events_qps,
         events_burst,
+        events_per_pod,
     })
 }
 

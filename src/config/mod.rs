@@ -71,6 +71,8 @@ impl SourceConfig {
     }
 }
 
+// One value, built once at start: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
     /// One JSON object per drop on stdout.

@@ -149,6 +149,7 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             repeat_interval: Duration::from_secs(2 * 60),
             events_qps: 20.0,
             events_burst: 100,
+            events_per_pod: Some(10),
         }
     );
 }

@@ -7,6 +7,8 @@
 //! within one time bucket are one Event.
 //! Buckets are aligned to multiples of the repeat interval since the Unix epoch, and the Event name is a
 //! stable checksum of all of that, so a retry or a restart that replays a drop raises the same Event.
+//! Past `EVENTS_PER_POD` such Events of a pod, direction and bucket, the drops of further peers count
+//! toward one roll-up Event (`storm.rs`).
 //!
 //! Acknowledgement: a batch is settled once every write holding any of its drops has an outcome (or its
 //! drops were shed here). Batches arrive in order and every pending or in-flight write remembers the
@@ -23,6 +25,8 @@ use chrono::{DateTime, Utc};
 use crate::checksum::checksum;
 use crate::events::message::{event_message, with_isolation, with_policy};
 use crate::events::replay::{PendingMarks, Written};
+use crate::events::rollup::RollUp;
+use crate::events::storm::{Group, Route, StormBound};
 use crate::model::{
     Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
     Position, Transport, WriteResult,
@@ -53,8 +57,21 @@ pub struct Aggregator {
     open_batches: BTreeMap<u64, usize>,
     /// The Events this run has written: their later writes need no per-drop marks.
     written: Written,
-    /// Drops not counted because their Event had counted them in an earlier run, since last taken.
-    replays_skipped: u64,
+    /// How many Events of their own a pod gets per direction and bucket.
+    storm: StormBound,
+    /// What happened since last taken.
+    tallies: Tallies,
+}
+
+/// What the aggregator did, for the metrics: counted since the last [`Aggregator::take_tallies`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tallies {
+    /// Drops not counted because their Event had counted them in an earlier run.
+    pub replays_skipped: u64,
+    /// Drops counted toward a roll-up Event rather than an Event of their own.
+    pub rolled_up: u64,
+    /// Saves of the storm bound's state that failed.
+    pub state_save_failures: u64,
 }
 
 struct Pending {
@@ -65,6 +82,21 @@ struct Pending {
     last_seen: DateTime<Utc>,
     first_batch: u64,
     marks: PendingMarks,
+    /// For a roll-up Event: its group, whose roll-up words the message when the write goes out
+    /// (it changes with every new peer; wording it per drop would cost a scan dearly).
+    rollup: Option<(Group, RollUpText)>,
+}
+
+/// What a roll-up's message needs besides the roll-up.
+struct RollUpText {
+    direction: Direction,
+    isolating: Vec<String>,
+}
+
+impl RollUpText {
+    fn message(&self, rollup: &RollUp, namespace: &str) -> String {
+        rollup.message(self.direction, namespace, &self.isolating)
+    }
 }
 
 struct InFlight {
@@ -106,8 +138,15 @@ impl Aggregator {
             first_unacked: 0,
             open_batches: BTreeMap::new(),
             written: Written::default(),
-            replays_skipped: 0,
+            storm: StormBound::unbounded(),
+            tallies: Tallies::default(),
         }
+    }
+
+    /// Bounds the Events of their own a pod gets per direction and bucket (unbounded without).
+    pub fn with_storm_bound(mut self, storm: StormBound) -> Aggregator {
+        self.storm = storm;
+        self
     }
 
     /// Counts every pod end of every drop in `batch`. Returns the drops shed because `max_pending`
@@ -143,11 +182,35 @@ impl Aggregator {
         let mark = side.located.drop.mark;
         // A line may stand for several drops (Antrea's `[N packets in D]`): N drops at one mark.
         let drops = side.located.drop.count.max(1);
-        let name = self.event_name(&side);
+        let own = self.event_name(&side);
+        let group = Group {
+            pod_uid: side.pod.uid.clone(),
+            direction: side.direction,
+            bucket_start_ms: self.bucket_start(&side),
+        };
+        let route = self.storm.route(&group, &own);
+        self.tallies.state_save_failures += self.storm.take_save_failures();
+        let name = match route {
+            Route::Own => own,
+            Route::RollUp => {
+                let packet = &side.located.drop.packet;
+                let policy = side.located.drop.policy.as_ref();
+                self.storm.rollup(&group).add(
+                    side.peer_ip,
+                    packet.protocol,
+                    packet.transport,
+                    policy,
+                );
+                self.rollup_name(&side, &group)
+            }
+        };
         if self.written.counted(&name, mark) {
             log::trace!("Event {name}: the drops at {mark:?} were counted before a restart");
-            self.replays_skipped += u64::from(drops);
+            self.tallies.replays_skipped += u64::from(drops);
             return 0;
+        }
+        if route == Route::RollUp {
+            self.tallies.rolled_up += u64::from(drops);
         }
         if let Some(pending) = self.pending.get_mut(&name) {
             pending.count += u64::from(drops);
@@ -159,6 +222,10 @@ impl Aggregator {
         if self.pending.len() >= self.max_pending {
             return u64::from(drops);
         }
+        let isolating = match side.direction {
+            Direction::Sending => &side.located.isolation.sender,
+            Direction::Receiving => &side.located.isolation.receiver,
+        };
         let packet = &side.located.drop.packet;
         let message = with_policy(
             event_message(
@@ -171,13 +238,17 @@ impl Aggregator {
             ),
             side.located.drop.policy.as_ref(),
         );
-        let isolating = match side.direction {
-            Direction::Sending => &side.located.isolation.sender,
-            Direction::Receiving => &side.located.isolation.receiver,
-        };
         // Not part of the Event's name: a replay after the policies changed must still find the
         // Event that counted it.
-        let message = with_isolation(message, &side.pod.namespace, isolating);
+        let mut message = with_isolation(message, &side.pod.namespace, isolating);
+        let rollup = (route == Route::RollUp).then(|| {
+            let text = RollUpText {
+                direction: side.direction,
+                isolating: isolating.clone(),
+            };
+            message = text.message(self.storm.rollup(&group), &side.pod.namespace);
+            (group, text)
+        });
         let order = self.next_order;
         self.next_order += 1;
         self.queue.insert(order, name.clone());
@@ -193,17 +264,36 @@ impl Aggregator {
                 last_seen: time,
                 first_batch: seq,
                 marks,
+                rollup,
             },
         );
         self.open(seq);
         0
     }
 
+    /// The start of the time bucket of the side's drop, in milliseconds since the Unix epoch.
+    fn bucket_start(&self, side: &Side) -> i64 {
+        let millis = side.located.drop.time.timestamp_millis();
+        millis.div_euclid(self.interval_ms) * self.interval_ms
+    }
+
+    /// The roll-up Event of `group`: `{pod name}.{checksum}` like any other, over what makes a group.
+    fn rollup_name(&self, side: &Side, group: &Group) -> String {
+        let direction = match group.direction {
+            Direction::Sending => "sending",
+            Direction::Receiving => "receiving",
+        };
+        let key = format!(
+            "{}\0{}\0{direction}\0rollup\0{}",
+            self.node_name, group.pod_uid, group.bucket_start_ms
+        );
+        event_name_from(&side.pod.name, checksum(key.as_bytes()))
+    }
+
     /// `{pod name}.{checksum}`, the checksum over everything that makes drops the same Event.
     fn event_name(&self, side: &Side) -> String {
         let packet = &side.located.drop.packet;
-        let millis = side.located.drop.time.timestamp_millis();
-        let bucket_start = millis.div_euclid(self.interval_ms) * self.interval_ms;
+        let bucket_start = self.bucket_start(side);
         let direction = match side.direction {
             Direction::Sending => "sending",
             Direction::Receiving => "receiving",
@@ -226,11 +316,7 @@ impl Aggregator {
             let kind = policy.kind.name();
             key.push_str(&format!("\0{kind}\0{}\0{}", policy.namespace, policy.name));
         }
-        let hash = checksum(key.as_bytes());
-        let pod_name: String = side.pod.name.chars().take(MAX_POD_NAME_CHARS).collect();
-        // A cut name may end in '-' or '.', which would make "x-.hash" or "x..hash": not a valid name.
-        let pod_name = pod_name.trim_end_matches(['-', '.']);
-        format!("{pod_name}.{hash:016x}")
+        event_name_from(&side.pod.name, checksum(key.as_bytes()))
     }
 
     /// Whether a pending write may go out now: its name has no write in flight.
@@ -254,6 +340,12 @@ impl Aggregator {
         let ticket = self.next_ticket;
         self.next_ticket += 1;
         let pending = self.pending.get_mut(&name)?;
+        // A group forgotten meanwhile (a write that waited out a long outage) keeps its message.
+        if let Some((group, text)) = &pending.rollup {
+            if let Some(rollup) = self.storm.known_rollup(group) {
+                pending.message = text.message(rollup, &pending.pod.namespace);
+            }
+        }
         let count = u32::try_from(pending.count).unwrap_or(u32::MAX);
         let first_batch = pending.first_batch;
         let write = if u64::from(count) < pending.count {
@@ -294,9 +386,9 @@ impl Aggregator {
         })
     }
 
-    /// Drops not counted since the last call because their Event counted them in an earlier run.
-    pub fn take_replays_skipped(&mut self) -> u64 {
-        std::mem::take(&mut self.replays_skipped)
+    /// What happened since the last call.
+    pub fn take_tallies(&mut self) -> Tallies {
+        std::mem::take(&mut self.tallies)
     }
 
     /// The position to acknowledge, when the settled prefix of batches grew since the last call.
@@ -360,6 +452,14 @@ impl Aggregator {
     }
 }
 
+/// `{pod name}.{hash}`, the pod name cut to fit a name's 253 characters.
+fn event_name_from(pod_name: &str, hash: u64) -> String {
+    let pod_name: String = pod_name.chars().take(MAX_POD_NAME_CHARS).collect();
+    // A cut name may end in '-' or '.', which would make "x-.hash" or "x..hash": not a valid name.
+    let pod_name = pod_name.trim_end_matches(['-', '.']);
+    format!("{pod_name}.{hash:016x}")
+}
+
 impl Pending {
     fn take_write(&mut self, ticket: u64, name: &str, count: u32) -> EventWrite {
         EventWrite {
@@ -402,5 +502,7 @@ impl<'a> Side<'a> {
     }
 }
 
+#[cfg(test)]
+mod rollup_tests;
 #[cfg(test)]
 mod tests;

@@ -71,13 +71,59 @@ pub fn event_message(
     } else {
         format!("{name} ({ip})")
     };
+    let on = on_text(protocol, transport);
+    format!("Packet dropped when {verb} traffic {preposition} {peer} on {on}")
+}
+
+/// What a drop was sent to, after "on": `port 80/TCP`, `ICMP type 8 code 0`, `protocol GRE`.
+pub fn on_text(protocol: Protocol, transport: Transport) -> String {
     let proto = protocol.name();
-    let on = match transport {
+    match transport {
         Transport::Ports { dst, .. } => format!("port {dst}/{proto}"),
         Transport::Icmp { kind, code } => format!("{proto} type {kind} code {code}"),
         Transport::None => format!("protocol {proto}"),
+    }
+}
+
+/// How many distinct things a roll-up Event stands for; past what is counted, "more than".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tally {
+    Exactly(usize),
+    MoreThan(usize),
+}
+
+/// The message of a roll-up Event (`events/storm.rs`), which counts the drops of the peers a pod
+/// has no Event of its own for: `Packet dropped when receiving traffic from 2,980 other sources on
+/// port 22/TCP`; `on` is the one port (or ICMP type, protocol) they went to, or how many.
+pub fn rollup_message(direction: Direction, peers: Tally, on: Result<&str, Tally>) -> String {
+    let (verb, preposition, noun) = match direction {
+        Direction::Sending => ("sending", "to", "destination"),
+        Direction::Receiving => ("receiving", "from", "source"),
     };
-    format!("Packet dropped when {verb} traffic {preposition} {peer} on {on}")
+    let peers = match peers {
+        Tally::Exactly(1) => format!("1 other {noun}"),
+        Tally::Exactly(n) => format!("{} other {noun}s", thousands(n)),
+        Tally::MoreThan(n) => format!("more than {} other {noun}s", thousands(n)),
+    };
+    let on = match on {
+        Ok(one) => one.to_string(),
+        Err(Tally::Exactly(n)) => format!("{} ports/protocols", thousands(n)),
+        Err(Tally::MoreThan(n)) => format!("more than {} ports/protocols", thousands(n)),
+    };
+    format!("Packet dropped when {verb} traffic {preposition} {peers} on {on}")
+}
+
+/// `2980` as `2,980`: counts in messages people read.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 /// How the other end of a drop is named in the text (`POD_IDENTIFIER` for pods).
@@ -267,5 +313,38 @@ mod tests {
             with_isolation(original.to_string(), "db", &names(5)),
             format!("{original}; isolated by NetworkPolicies db/p1, db/p2, db/p3 and 2 more")
         );
+    }
+
+    #[test]
+    fn a_rollup_message_says_how_many_other_peers_and_where_they_went() {
+        assert_eq!(
+            rollup_message(
+                Direction::Receiving,
+                Tally::Exactly(2980),
+                Ok("port 22/TCP")
+            ),
+            "Packet dropped when receiving traffic from 2,980 other sources on port 22/TCP"
+        );
+        assert_eq!(
+            rollup_message(
+                Direction::Sending,
+                Tally::Exactly(1),
+                Ok("ICMP type 8 code 0")
+            ),
+            "Packet dropped when sending traffic to 1 other destination on ICMP type 8 code 0"
+        );
+        assert_eq!(
+            rollup_message(
+                Direction::Receiving,
+                Tally::MoreThan(10_000),
+                Err(Tally::Exactly(1_234_567))
+            ),
+            "Packet dropped when receiving traffic from more than 10,000 other sources on \
+             1,234,567 ports/protocols"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(100_000), "100,000");
     }
 }

@@ -15,7 +15,10 @@ pub mod aggregate;
 pub mod message;
 pub mod ratelimit;
 pub mod replay;
+pub mod rollup;
+pub mod storm;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +32,7 @@ use crate::stop::Stop;
 
 use aggregate::Aggregator;
 use ratelimit::TokenBucket;
+use storm::StormBound;
 
 /// A warning about shed Events is logged at most this often.
 const SHED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
@@ -50,6 +54,15 @@ pub struct EventSettings {
     pub max_in_flight: usize,
     /// How long to wait for outstanding writes once the input has ended.
     pub shutdown_grace: Duration,
+    /// Events of their own a pod gets per direction and repeat interval; the drops of further peers
+    /// count toward one roll-up Event (`storm.rs`). `None`: no bound.
+    pub events_per_pod: Option<usize>,
+    /// Where the storm bound keeps the groups that filled up, so that a restart routes replays as
+    /// before; `None` without a state directory.
+    pub storm_state: Option<PathBuf>,
+    /// How long drops stay current (older ones are expired before they get here): how long the
+    /// storm bound remembers a bucket after it.
+    pub expiration: Duration,
 }
 
 /// Thread body. Returns when `input` is disconnected and every write is settled, or `shutdown_grace`
@@ -69,7 +82,16 @@ pub fn run(
         settings.identifier,
         settings.repeat_interval,
         settings.max_pending,
-    );
+    )
+    .with_storm_bound(match settings.events_per_pod {
+        // A bucket's groups are kept while its drops may still come: its own length, then expiry.
+        Some(limit) => StormBound::new(
+            limit,
+            settings.repeat_interval + settings.expiration,
+            settings.storm_state.clone(),
+        ),
+        None => StormBound::unbounded(),
+    });
     let max_in_flight = settings.max_in_flight.max(1);
     let mut bucket = TokenBucket::new(settings.qps, settings.burst, Instant::now());
     let mut shed_warning = ShedWarning::default();
@@ -128,9 +150,10 @@ pub fn run(
             recv(input) -> batch => match batch {
                 Ok(batch) => {
                     let shed = aggregator.add_batch(batch);
-                    metrics
-                        .events_replays_skipped
-                        .inc_by(aggregator.take_replays_skipped());
+                    let tallies = aggregator.take_tallies();
+                    metrics.events_replays_skipped.inc_by(tallies.replays_skipped);
+                    metrics.events_rolled_up.inc_by(tallies.rolled_up);
+                    metrics.checkpoint_failures.inc_by(tallies.state_save_failures);
                     if shed > 0 {
                         metrics.events_dropped.with_label_values(&["queue_full"]).inc_by(shed);
                         shed_warning.shed(shed, settings.max_pending, Instant::now());

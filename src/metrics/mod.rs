@@ -50,6 +50,8 @@ pub struct Metrics {
     pub events_patched: IntCounter,
     /// Drops read again after a restart that their Event had counted already (not added again).
     pub events_replays_skipped: IntCounter,
+    /// Drops counted toward a pod's roll-up Event, past `EVENTS_PER_POD` Events of their own.
+    pub events_rolled_up: IntCounter,
     /// Drops whose log names the policy, by its namespace and name and the direction it guards
     /// (`metrics/policy.rs` bounds the label values).
     pub policy_drops: IntCounterVec,
@@ -158,6 +160,11 @@ impl Metrics {
                 "events_replays_skipped_total",
                 "Drops read again after a restart that their Event had counted already",
             ),
+            events_rolled_up: counter(
+                "events_rolled_up_total",
+                "Drops counted toward a pod's roll-up Event: its peers past EVENTS_PER_POD Events \
+                 of their own per direction and repeat interval",
+            ),
             policy_drops: counter_vec(
                 "policy_drops_total",
                 "Drops whose log names the policy, by its namespace and name and the direction it \
@@ -228,7 +235,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 34] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 35] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -248,6 +255,7 @@ impl Metrics {
             Box::new(self.events_created.clone()),
             Box::new(self.events_patched.clone()),
             Box::new(self.events_replays_skipped.clone()),
+            Box::new(self.events_rolled_up.clone()),
             Box::new(self.policy_drops.clone()),
             Box::new(self.events_pending.clone()),
             Box::new(self.api_errors.clone()),

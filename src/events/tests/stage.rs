@@ -28,6 +28,9 @@ fn settings() -> EventSettings {
         max_pending: 100,
         max_in_flight: 8,
         shutdown_grace: PATIENCE,
+        events_per_pod: None,
+        storm_state: None,
+        expiration: Duration::from_secs(600),
     }
 }
 

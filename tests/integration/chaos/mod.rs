@@ -28,6 +28,8 @@ const STEP_LINES: usize = 20;
 const STEP: Duration = Duration::from_millis(80);
 /// Pod pairs the drops are spread over (drop k: from pair k's sender to its receiver).
 const PAIRS: usize = 10;
+/// Ports each pair's drops go to in turn: distinct Events, more than the agent's `EVENTS_PER_POD`.
+const PORTS: usize = 8;
 
 /// SplitMix64: small, seedable, the same sequence everywhere.
 pub struct Rng(u64);
@@ -77,9 +79,11 @@ fn lines(default: usize, step_lines: usize) -> usize {
         .map_or(default, |seconds| seconds * steps_per_second * step_lines)
 }
 
-/// The agent's settings every kind adds: a high Event rate (the drops come fast), and debug logs
-/// unless soaking (30 minutes of them would be gigabytes).
-pub fn agent_env() -> [(&'static str, &'static str); 3] {
+/// The agent's settings every kind adds: a high Event rate (the drops come fast), a low storm bound
+/// (each pod sees `PORTS` Events' worth of peers per window: most of its drops roll up, and the
+/// roll-ups must stay exact through the chaos too), and debug logs unless soaking (30 minutes of
+/// them would be gigabytes).
+pub fn agent_env() -> [(&'static str, &'static str); 4] {
     let level = if std::env::var_os("KIT_CHAOS_SECONDS").is_some() {
         "info"
     } else {
@@ -88,18 +92,19 @@ pub fn agent_env() -> [(&'static str, &'static str); 3] {
     [
         ("EVENTS_QPS", "500"),
         ("EVENTS_BURST", "1000"),
+        ("EVENTS_PER_POD", "3"),
         ("LOG_LEVEL", level),
     ]
 }
 
 /// The kernel's LOG text of drop `number` (without any syslog header): unique by its IP id and
-/// source port, from pair `number % PAIRS`'s sender to its receiver.
+/// source port, from pair `number % PAIRS`'s sender to its receiver, on one of `PORTS` ports.
 pub fn drop_message(prefix: &str, number: usize) -> String {
     let pair = number % PAIRS + 1;
     let port = if knob("PORT_PER_STEP") {
         8080 + number / STEP_LINES
     } else {
-        8080
+        8080 + (number / PAIRS) % PORTS
     };
     format!(
         "{prefix} IN=eth0 OUT=cali1 SRC=10.1.0.{pair} DST=10.2.0.{pair} LEN=60 TOS=0x00 \

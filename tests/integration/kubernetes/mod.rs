@@ -6,6 +6,7 @@ mod events;
 mod failures;
 mod isolation;
 mod replays;
+mod storms;
 
 use std::io::Write;
 use std::path::Path;
