@@ -30,7 +30,7 @@ pub struct Metrics {
     pub rotated_files: IntCounterVec,
     /// Read errors on the source that were retried.
     pub source_errors: IntCounter,
-    /// Checkpoints written and failed.
+    /// Checkpoints written, and state writes (checkpoints, the storm bound's groups) failed.
     pub checkpoint_writes: IntCounter,
     pub checkpoint_failures: IntCounter,
     /// Drop records written by the stdout sink.
@@ -127,7 +127,8 @@ impl Metrics {
             checkpoint_writes: counter("checkpoint_writes_total", "Checkpoints written"),
             checkpoint_failures: counter(
                 "checkpoint_failures_total",
-                "Checkpoint writes that failed",
+                "Writes of the state directory that failed (checkpoints, the Event storm bound's \
+                 full groups)",
             ),
             records_written: counter("records_written_total", "Drop records written to stdout"),
             source_ready: IntGauge::with_opts(Opts::new(
