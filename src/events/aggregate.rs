@@ -85,6 +85,8 @@ struct Pending {
     /// For a roll-up Event: its group, whose roll-up words the message when the write goes out
     /// (it changes with every new peer; wording it per drop would cost a scan dearly).
     rollup: Option<(Group, RollUpText)>,
+    /// The peer is an external IP named by itself: its name may come from DNS later.
+    unnamed_peer: bool,
 }
 
 /// What a roll-up's message needs besides the roll-up.
@@ -212,39 +214,27 @@ impl Aggregator {
         if route == Route::RollUp {
             self.tallies.rolled_up += u64::from(drops);
         }
+        let unnamed_peer = route == Route::Own && named_by_its_ip(side.peer);
         if let Some(pending) = self.pending.get_mut(&name) {
             pending.count += u64::from(drops);
             pending.first_seen = pending.first_seen.min(time);
             pending.last_seen = pending.last_seen.max(time);
             pending.marks.add(mark, drops);
+            // The peer's name arrived from DNS since the write was started: the write carries it.
+            if pending.unnamed_peer && !unnamed_peer {
+                pending.message = own_message(&side, self.identifier);
+                pending.unnamed_peer = false;
+            }
             return 0;
         }
         if self.pending.len() >= self.max_pending {
             return u64::from(drops);
         }
-        let isolating = match side.direction {
-            Direction::Sending => &side.located.isolation.sender,
-            Direction::Receiving => &side.located.isolation.receiver,
-        };
-        let packet = &side.located.drop.packet;
-        let message = with_policy(
-            event_message(
-                side.direction,
-                side.peer,
-                side.peer_ip,
-                packet.protocol,
-                packet.transport,
-                self.identifier,
-            ),
-            side.located.drop.policy.as_ref(),
-        );
-        // Not part of the Event's name: a replay after the policies changed must still find the
-        // Event that counted it.
-        let mut message = with_isolation(message, &side.pod.namespace, isolating);
+        let mut message = own_message(&side, self.identifier);
         let rollup = (route == Route::RollUp).then(|| {
             let text = RollUpText {
                 direction: side.direction,
-                isolating: isolating.clone(),
+                isolating: side.isolating().clone(),
             };
             message = text.message(self.storm.rollup(&group), &side.pod.namespace);
             (group, text)
@@ -265,6 +255,7 @@ impl Aggregator {
                 first_batch: seq,
                 marks,
                 rollup,
+                unnamed_peer,
             },
         );
         self.open(seq);
@@ -452,6 +443,33 @@ impl Aggregator {
     }
 }
 
+/// The text of the side's own Event (not a roll-up).
+fn own_message(side: &Side, identifier: PodIdentifier) -> String {
+    let packet = &side.located.drop.packet;
+    let message = with_policy(
+        event_message(
+            side.direction,
+            side.peer,
+            side.peer_ip,
+            packet.protocol,
+            packet.transport,
+            identifier,
+        ),
+        side.located.drop.policy.as_ref(),
+    );
+    // Not part of the Event's name: a replay after the policies changed must still find the Event
+    // that counted it.
+    with_isolation(message, &side.pod.namespace, side.isolating())
+}
+
+/// Whether `peer` is an external IP named by itself (no name found, or not yet).
+fn named_by_its_ip(peer: &Endpoint) -> bool {
+    match peer {
+        Endpoint::External { ip, name } => name.parse::<IpAddr>().ok() == Some(*ip),
+        _ => false,
+    }
+}
+
 /// `{pod name}.{hash}`, the pod name cut to fit a name's 253 characters.
 fn event_name_from(pod_name: &str, hash: u64) -> String {
     let pod_name: String = pod_name.chars().take(MAX_POD_NAME_CHARS).collect();
@@ -482,6 +500,16 @@ struct Side<'a> {
     peer: &'a Endpoint,
     peer_ip: IpAddr,
     located: &'a Located,
+}
+
+impl Side<'_> {
+    /// The NetworkPolicies that isolate the pod in this direction.
+    fn isolating(&self) -> &Vec<String> {
+        match self.direction {
+            Direction::Sending => &self.located.isolation.sender,
+            Direction::Receiving => &self.located.isolation.receiver,
+        }
+    }
 }
 
 impl<'a> Side<'a> {

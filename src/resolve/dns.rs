@@ -1,19 +1,23 @@
-//! Reverse DNS for IPs that are no pod: bounded, cached, with a timeout.
+//! Reverse DNS for IPs that are no pod, off the resolve thread.
 //!
-//! `getnameinfo` blocks, for as long as the resolver configuration lets it, and cannot be cancelled. So
-//! each lookup runs on a short-lived thread of its own while the resolve stage waits at most `timeout`
-//! for it; an answer that comes later still goes into the cache for the next drop. At most
-//! `max_in_flight` such threads exist at once: past that, an IP is answered with itself at once, so a
-//! slow DNS server can neither pile up threads nor stall the pipeline for more than `timeout` per IP.
+//! `getnameinfo` blocks for as long as the resolver configuration lets it (a black-holed server:
+//! timeout × attempts, ~10 s) and cannot be cancelled. So the resolve stage never waits for it: it
+//! asks [`ReverseDns::name_now`], which answers from the cache at once, and queues a lookup for an
+//! IP it has no answer for to a fixed pool of named worker threads (`dns-0`, ...). A drop whose name
+//! is not known yet carries its IP; the Event writes after the name arrived carry the name.
+//!
+//! Each IP is looked up at most once per TTL: an IP queued or being looked up is not queued again,
+//! and every answer (a name, none, an error) is cached with its TTL (moka: bounded, expiring). When
+//! the queue is full a lookup is not queued (counted as `busy`) and asked again at the IP's next drop.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use moka::sync::Cache;
 
 use crate::metrics::Metrics;
 
@@ -25,43 +29,51 @@ pub type Resolver = Arc<dyn Fn(IpAddr) -> io::Result<Option<String>> + Send + Sy
 pub struct DnsSettings {
     /// When false, every IP is named by itself and no lookup is made.
     pub enabled: bool,
-    /// The longest the resolve stage waits for one lookup.
-    pub timeout: Duration,
     /// How long a found name is reused.
     pub positive_ttl: Duration,
-    /// How long "no name" (not found, error, timeout) is reused.
+    /// How long "no name" (not found, error) is reused.
     pub negative_ttl: Duration,
-    /// Lookups running at once, at most.
-    pub max_in_flight: usize,
+    /// Lookups running at once: the worker threads.
+    pub workers: usize,
+    /// Lookups waiting for a worker, at most.
+    pub queue: usize,
     /// IPs remembered, at most.
-    pub cache_capacity: usize,
+    pub cache_capacity: u64,
 }
 
 impl DnsSettings {
     pub fn defaults(enabled: bool) -> DnsSettings {
         DnsSettings {
             enabled,
-            timeout: Duration::from_millis(500),
             positive_ttl: Duration::from_secs(5 * 60),
             negative_ttl: Duration::from_secs(60),
-            max_in_flight: 8,
+            workers: 4,
+            queue: 1024,
             cache_capacity: 10_000,
         }
     }
 }
 
-/// Names IPs by reverse DNS. Cheap to clone: clones share the cache and the in-flight limit.
+/// The answer cached for an IP: its name, or `None` when it has none (or none could be found).
+type Answer = Option<Arc<str>>;
+
+/// Names IPs by reverse DNS. Cheap to clone: clones share the cache and the workers. The workers end
+/// once every clone is gone and their lookup in progress returned (they are not joined: a lookup
+/// cannot be cut short, and a stop must not wait ~10 s for a black-holed server).
 #[derive(Clone)]
 pub struct ReverseDns {
     shared: Arc<Shared>,
+    /// `None` when lookups are disabled.
+    requests: Option<Sender<IpAddr>>,
 }
 
+/// What the resolve stage and the workers share.
 struct Shared {
     settings: DnsSettings,
     metrics: Arc<Metrics>,
-    resolver: Resolver,
-    cache: Mutex<Cache>,
-    in_flight: AtomicUsize,
+    cache: Cache<IpAddr, Answer>,
+    /// IPs queued or being looked up.
+    asked: Mutex<HashSet<IpAddr>>,
 }
 
 /// What a lookup came to; the names are the `dns_lookups{result}` label values.
@@ -70,7 +82,6 @@ enum Outcome {
     Found(String),
     NotFound,
     Error,
-    Timeout,
 }
 
 impl Outcome {
@@ -79,14 +90,6 @@ impl Outcome {
             Outcome::Found(_) => "found",
             Outcome::NotFound => "not_found",
             Outcome::Error => "error",
-            Outcome::Timeout => "timeout",
-        }
-    }
-
-    fn name(&self) -> Option<&str> {
-        match self {
-            Outcome::Found(name) => Some(name),
-            _ => None,
         }
     }
 }
@@ -103,135 +106,124 @@ impl ReverseDns {
         metrics: Arc<Metrics>,
         resolver: Resolver,
     ) -> ReverseDns {
-        ReverseDns {
-            shared: Arc::new(Shared {
-                cache: Mutex::new(Cache::new(settings.cache_capacity)),
-                settings,
-                metrics,
-                resolver,
-                in_flight: AtomicUsize::new(0),
-            }),
-        }
-    }
-
-    /// The host name of `ip`, or the IP's text when lookups are disabled, it has none, or none came in
-    /// time.
-    pub fn name_of(&self, ip: IpAddr) -> String {
-        let shared = &self.shared;
-        if !shared.settings.enabled {
-            shared.count("disabled");
-            return ip.to_string();
-        }
-        if let Some(name) = shared.cache().get(ip, Instant::now()) {
-            shared.metrics.dns_cache_hits.inc();
-            return name.unwrap_or_else(|| ip.to_string());
-        }
-        if !shared.reserve() {
-            shared.count("busy");
-            return ip.to_string();
-        }
-        let outcome = self.look_up(ip);
-        shared.count(outcome.result());
-        match outcome {
-            Outcome::Found(name) => name,
-            _ => ip.to_string(),
-        }
-    }
-
-    /// Runs one lookup on its own thread (a slot is reserved) and waits for it at most `timeout`.
-    fn look_up(&self, ip: IpAddr) -> Outcome {
-        let (answer_tx, answer_rx) = bounded(1);
-        let worker = self.shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name("dns-lookup".to_string())
-            .spawn(move || worker.run_lookup(ip, answer_tx));
-        if let Err(error) = spawned {
-            self.shared.release();
-            log::warn!("cannot start a DNS lookup thread: {error}");
-            return Outcome::Error;
-        }
-        match answer_rx.recv_timeout(self.shared.settings.timeout) {
-            Ok(outcome) => outcome,
-            Err(RecvTimeoutError::Disconnected) => Outcome::Error,
-            Err(RecvTimeoutError::Timeout) => {
-                let mut cache = self.shared.cache();
-                // The lookup thread caches and answers under the cache lock: if it has not answered
-                // by now, it has not cached either, and its late answer will replace this entry.
-                match answer_rx.try_recv() {
-                    Ok(outcome) => outcome,
-                    Err(_) => {
-                        let expires = Instant::now() + self.shared.settings.negative_ttl;
-                        cache.insert(ip, None, expires);
-                        Outcome::Timeout
-                    }
+        let (positive, negative) = (settings.positive_ttl, settings.negative_ttl);
+        let cache = Cache::builder()
+            .max_capacity(settings.cache_capacity)
+            .expire_after(Ttl { positive, negative })
+            .build();
+        let shared = Arc::new(Shared {
+            cache,
+            metrics,
+            asked: Mutex::new(HashSet::new()),
+            settings,
+        });
+        let requests = shared.settings.enabled.then(|| {
+            let (requests, queue) = bounded(shared.settings.queue.max(1));
+            for number in 0..shared.settings.workers.max(1) {
+                let (shared, queue, resolver) = (shared.clone(), queue.clone(), resolver.clone());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("dns-{number}"))
+                    .spawn(move || shared.work(&queue, &resolver));
+                if let Err(error) = spawned {
+                    // Fewer workers, or none: lookups then wait, or stay queued (names stay IPs).
+                    log::warn!("cannot start DNS worker {number}: {error}");
                 }
             }
-        }
+            requests
+        });
+        ReverseDns { shared, requests }
     }
 
-    /// What the cache holds for `ip`, without counting a hit (for tests).
-    #[cfg(test)]
-    fn cached(&self, ip: IpAddr) -> Option<Option<String>> {
-        self.shared.cache().get(ip, Instant::now())
+    /// The host name of `ip` if it is known now; `None` when lookups are disabled, it has none, or
+    /// it is not known yet (a lookup is then queued, unless one is already).
+    pub fn name_now(&self, ip: IpAddr) -> Option<String> {
+        let shared = &self.shared;
+        let Some(requests) = &self.requests else {
+            shared.count("disabled");
+            return None;
+        };
+        if let Some(answer) = shared.cache.get(&ip) {
+            shared.metrics.dns_cache_hits.inc();
+            return answer.map(|name| name.to_string());
+        }
+        let mut asked = shared.asked();
+        // Looked at again under the lock: a worker caches its answer before it lets go of the IP,
+        // so an IP neither cached nor asked now has no lookup running.
+        if asked.contains(&ip) || shared.cache.contains_key(&ip) {
+            return None;
+        }
+        match requests.try_send(ip) {
+            Ok(()) => {
+                asked.insert(ip);
+            }
+            Err(TrySendError::Full(_)) => shared.count("busy"),
+            // No worker could be started.
+            Err(TrySendError::Disconnected(_)) => shared.count("error"),
+        }
+        None
     }
 }
 
 impl Shared {
-    /// The body of a lookup thread: resolve, cache, answer the waiting caller if it still waits.
-    fn run_lookup(&self, ip: IpAddr, answer: Sender<Outcome>) {
-        let _slot = Slot(self);
-        let outcome = match (self.resolver)(ip) {
-            // getnameinfo answers with the address itself when it finds no name.
-            Ok(Some(name)) if name.is_empty() || name.parse::<IpAddr>().is_ok() => {
-                Outcome::NotFound
-            }
-            Ok(Some(name)) => Outcome::Found(name),
-            Ok(None) => Outcome::NotFound,
-            Err(error) => {
-                log::debug!("reverse lookup of {ip} failed: {error}");
-                Outcome::Error
-            }
-        };
-        let ttl = match outcome {
-            Outcome::Found(_) => self.settings.positive_ttl,
-            _ => self.settings.negative_ttl,
-        };
-        let mut cache = self.cache();
-        cache.insert(ip, outcome.name().map(str::to_string), Instant::now() + ttl);
-        // Fails only when the caller gave up waiting; the cache has the answer for next time.
-        let _ = answer.send(outcome);
-    }
-
-    /// Takes an in-flight slot if one is free.
-    fn reserve(&self) -> bool {
-        self.in_flight
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |running| {
-                (running < self.settings.max_in_flight).then_some(running + 1)
-            })
-            .is_ok()
-    }
-
-    fn release(&self) {
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    /// A worker's body: look up each queued IP, cache the answer, until the queue is gone.
+    fn work(&self, queue: &Receiver<IpAddr>, resolver: &Resolver) {
+        for ip in queue {
+            let started = Instant::now();
+            let outcome = match resolver(ip) {
+                // getnameinfo answers with the address itself when it finds no name.
+                Ok(Some(name)) if name.is_empty() || name.parse::<IpAddr>().is_ok() => {
+                    Outcome::NotFound
+                }
+                Ok(Some(name)) => Outcome::Found(name),
+                Ok(None) => Outcome::NotFound,
+                Err(error) => {
+                    log::debug!("reverse lookup of {ip} failed: {error}");
+                    Outcome::Error
+                }
+            };
+            log::trace!(
+                "reverse lookup of {ip}: {outcome:?} in {:?}",
+                started.elapsed()
+            );
+            self.count(outcome.result());
+            let answer = match outcome {
+                Outcome::Found(name) => Some(Arc::from(name)),
+                Outcome::NotFound | Outcome::Error => None,
+            };
+            // Cached before it is no longer asked: a drop in between finds one or the other.
+            self.cache.insert(ip, answer);
+            self.asked().remove(&ip);
+        }
     }
 
     fn count(&self, result: &str) {
         self.metrics.dns_lookups.with_label_values(&[result]).inc();
     }
 
-    fn cache(&self) -> MutexGuard<'_, Cache> {
-        self.cache
+    fn asked(&self) -> MutexGuard<'_, HashSet<IpAddr>> {
+        self.asked
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// Frees an in-flight slot when a lookup thread ends, also when the resolver panicked.
-struct Slot<'a>(&'a Shared);
+/// A found name lives `positive`, "no name" `negative`.
+struct Ttl {
+    positive: Duration,
+    negative: Duration,
+}
 
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.release();
+impl moka::Expiry<IpAddr, Answer> for Ttl {
+    fn expire_after_create(
+        &self,
+        _ip: &IpAddr,
+        answer: &Answer,
+        _created: Instant,
+    ) -> Option<Duration> {
+        Some(match answer {
+            Some(_) => self.positive,
+            None => self.negative,
+        })
     }
 }
 
@@ -242,103 +234,6 @@ fn system_resolver(ip: IpAddr) -> io::Result<Option<String>> {
             dns_lookup::LookupErrorKind::NoName | dns_lookup::LookupErrorKind::NoData => Ok(None),
             _ => Err(error.into()),
         },
-    }
-}
-
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Answers by IP with an expiry, at most `capacity` of them; when full, the oldest entry goes.
-struct Cache {
-    capacity: usize,
-    entries: HashMap<IpAddr, Entry>,
-    /// IPs in the order they were inserted, with the insertion's number; an IP inserted again has a
-    /// stale earlier item here, skipped on eviction and dropped by `compact`.
-    order: VecDeque<(IpAddr, u64)>,
-    inserted: u64,
-    /// When expired entries were last swept out (a sweep reads every entry: not on every insert).
-    swept: Instant,
-}
-
-struct Entry {
-    /// `None`: the IP has no name (or none could be found).
-    name: Option<String>,
-    expires: Instant,
-    number: u64,
-}
-
-impl Cache {
-    fn new(capacity: usize) -> Cache {
-        Cache {
-            capacity,
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            inserted: 0,
-            swept: Instant::now(),
-        }
-    }
-
-    /// `Some(answer)` when an unexpired answer for `ip` is cached.
-    fn get(&mut self, ip: IpAddr, now: Instant) -> Option<Option<String>> {
-        let entry = self.entries.get(&ip)?;
-        if entry.expires <= now {
-            self.entries.remove(&ip);
-            return None;
-        }
-        Some(entry.name.clone())
-    }
-
-    fn insert(&mut self, ip: IpAddr, name: Option<String>, expires: Instant) {
-        if self.capacity == 0 {
-            return;
-        }
-        if !self.entries.contains_key(&ip) {
-            self.make_room(Instant::now());
-        }
-        self.inserted += 1;
-        let number = self.inserted;
-        self.entries.insert(
-            ip,
-            Entry {
-                name,
-                expires,
-                number,
-            },
-        );
-        self.order.push_back((ip, number));
-        if self.order.len() > 2 * self.capacity {
-            self.compact();
-        }
-    }
-
-    /// Frees one place when full: expired entries go first (swept at most once a second), then the
-    /// oldest inserted.
-    fn make_room(&mut self, now: Instant) {
-        if self.entries.len() < self.capacity {
-            return;
-        }
-        if now.duration_since(self.swept) >= SWEEP_INTERVAL {
-            self.swept = now;
-            self.entries.retain(|_, entry| entry.expires > now);
-        }
-        while self.entries.len() >= self.capacity {
-            let Some((ip, number)) = self.order.pop_front() else {
-                break;
-            };
-            if self
-                .entries
-                .get(&ip)
-                .is_some_and(|entry| entry.number == number)
-            {
-                self.entries.remove(&ip);
-            }
-        }
-    }
-
-    /// Drops the order items of IPs inserted again since, or evicted.
-    fn compact(&mut self) {
-        let entries = &self.entries;
-        self.order
-            .retain(|(ip, number)| entries.get(ip).is_some_and(|entry| entry.number == *number));
     }
 }
 

@@ -80,14 +80,20 @@ pub fn run(
 }
 
 fn locate(drop: PacketDrop, index: &PodIndex, policies: &PolicyIndex, dns: &ReverseDns) -> Located {
-    let endpoint = |ip| {
-        index.lookup(ip).unwrap_or_else(|| Endpoint::External {
+    let (src, dst) = (index.lookup(drop.packet.src), index.lookup(drop.packet.dst));
+    // A name is looked up only for the peer of a pod: without a pod end no Event names anything.
+    let named = src.is_some() || dst.is_some();
+    let endpoint = |found: Option<Endpoint>, ip: std::net::IpAddr| {
+        found.unwrap_or_else(|| Endpoint::External {
             ip,
-            name: dns.name_of(ip),
+            name: named
+                .then(|| dns.name_now(ip))
+                .flatten()
+                .unwrap_or_else(|| ip.to_string()),
         })
     };
-    let src = endpoint(drop.packet.src);
-    let dst = endpoint(drop.packet.dst);
+    let src = endpoint(src, drop.packet.src);
+    let dst = endpoint(dst, drop.packet.dst);
     // Only where the log does not say which policy dropped it; NetworkPolicies do not apply to
     // hostNetwork pods.
     let isolating = |end: &Endpoint, direction| match end {

@@ -152,7 +152,7 @@ fn drops_counted(metrics: &Metrics, src: &str, dst: &str) -> u64 {
 }
 
 #[test]
-fn drops_are_located_at_pods_nodes_and_external_names() {
+fn drops_are_located_at_pods_nodes_and_external_names_once_looked_up() {
     let web = pod("shop", "web-7d9f8c6b5d-x2x9q", false);
     let db = pod("data", "db-0", false);
     let proxy = pod("kube-system", "kube-proxy-8xk2p", true);
@@ -161,65 +161,90 @@ fn drops_are_located_at_pods_nodes_and_external_names() {
         running(db.clone(), "fd00::7"),
         running(proxy, "192.168.0.7"),
     ]);
-
-    let batch = stage.pass(
+    let drops = || {
         vec![
             drop_between("10.1.2.3", "fd00::7"),
             drop_between("10.1.2.3", "203.0.113.5"),
             drop_between("198.51.100.9", "10.1.2.3"),
             drop_between("192.168.0.7", "fd00::7"),
-        ],
-        4096,
-    );
-
+            // No pod end: no Event, so no name is looked up for either.
+            drop_between("198.51.100.77", "203.0.113.66"),
+        ]
+    };
     let web = Endpoint::Pod(Arc::new(web));
     let db = Endpoint::Pod(Arc::new(db));
+    let external = |address: &str, name: &str| Endpoint::External {
+        ip: ip(address),
+        name: name.to_string(),
+    };
+    let located = |mail_name: &str| -> Vec<Located> {
+        let at = |drop, src, dst| Located {
+            isolation: Default::default(),
+            drop,
+            src,
+            dst,
+        };
+        vec![
+            at(drop_between("10.1.2.3", "fd00::7"), web.clone(), db.clone()),
+            at(
+                drop_between("10.1.2.3", "203.0.113.5"),
+                web.clone(),
+                external("203.0.113.5", mail_name),
+            ),
+            at(
+                drop_between("198.51.100.9", "10.1.2.3"),
+                external("198.51.100.9", "198.51.100.9"),
+                web.clone(),
+            ),
+            at(
+                drop_between("192.168.0.7", "fd00::7"),
+                Endpoint::Node {
+                    ip: ip("192.168.0.7"),
+                    node: "node-7".to_string(),
+                },
+                db.clone(),
+            ),
+            at(
+                drop_between("198.51.100.77", "203.0.113.66"),
+                external("198.51.100.77", "198.51.100.77"),
+                external("203.0.113.66", "203.0.113.66"),
+            ),
+        ]
+    };
+
+    // The names are not known yet: the drops carry the IPs, and lookups are queued.
+    let batch = stage.pass(drops(), 4096);
     assert_eq!(
         batch,
         Batch {
-            items: vec![
-                Located {
-                    isolation: Default::default(),
-                    drop: drop_between("10.1.2.3", "fd00::7"),
-                    src: web.clone(),
-                    dst: db.clone(),
-                },
-                Located {
-                    isolation: Default::default(),
-                    drop: drop_between("10.1.2.3", "203.0.113.5"),
-                    src: web.clone(),
-                    dst: Endpoint::External {
-                        ip: ip("203.0.113.5"),
-                        name: "mail.example.org".to_string(),
-                    },
-                },
-                Located {
-                    isolation: Default::default(),
-                    drop: drop_between("198.51.100.9", "10.1.2.3"),
-                    src: Endpoint::External {
-                        ip: ip("198.51.100.9"),
-                        name: "198.51.100.9".to_string(),
-                    },
-                    dst: web,
-                },
-                Located {
-                    isolation: Default::default(),
-                    drop: drop_between("192.168.0.7", "fd00::7"),
-                    src: Endpoint::Node {
-                        ip: ip("192.168.0.7"),
-                        node: "node-7".to_string(),
-                    },
-                    dst: db,
-                },
-            ],
+            items: located("203.0.113.5"),
             end: Some(position(4096)),
         }
     );
+    let lookups = |result: &str| stage.metrics.dns_lookups.with_label_values(&[result]).get();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lookups("found") + lookups("not_found") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lookups did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Once found, the name is there at once.
+    let batch = stage.pass(drops(), 8192);
+    assert_eq!(
+        batch,
+        Batch {
+            items: located("mail.example.org"),
+            end: Some(position(8192)),
+        }
+    );
     let metrics = stage.finish();
-    assert_eq!(drops_counted(&metrics, "shop", "data"), 1);
-    assert_eq!(drops_counted(&metrics, "shop", "external"), 1);
-    assert_eq!(drops_counted(&metrics, "external", "shop"), 1);
-    assert_eq!(drops_counted(&metrics, "node", "data"), 1);
+    assert_eq!(drops_counted(&metrics, "shop", "data"), 2);
+    assert_eq!(drops_counted(&metrics, "shop", "external"), 2);
+    assert_eq!(drops_counted(&metrics, "external", "shop"), 2);
+    assert_eq!(drops_counted(&metrics, "node", "data"), 2);
+    assert_eq!(drops_counted(&metrics, "external", "external"), 2);
     assert_eq!(metrics.dns_lookups.with_label_values(&["found"]).get(), 1);
     assert_eq!(
         metrics.dns_lookups.with_label_values(&["not_found"]).get(),

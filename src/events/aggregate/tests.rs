@@ -353,3 +353,32 @@ fn a_named_policy_is_in_the_text_and_makes_its_own_event() {
     assert_eq!(writes[0].name, "web-1.abe0d9286bb0d3e8");
     assert_ne!(writes[1].name, writes[2].name);
 }
+
+#[test]
+fn a_peer_name_that_arrives_while_a_write_waits_goes_out_with_it() {
+    let mut events = aggregator(10);
+    let unnamed = tcp(
+        "10.0.0.1",
+        Endpoint::Pod(pod("shop", "web-1", "uid-web")),
+        "93.184.216.34",
+        external("93.184.216.34", "93.184.216.34"),
+        80,
+        at(0),
+    );
+    let mut named = unnamed.clone();
+    named.dst = external("93.184.216.34", "example.com");
+    events.add_batch(batch(vec![unnamed.clone()], 1));
+    events.add_batch(batch(vec![named.clone()], 2));
+    let write = events.next_write().unwrap();
+    assert_eq!(write.count, 2);
+    assert_eq!(
+        write.message,
+        "Packet dropped when sending traffic to example.com (93.184.216.34) on port 80/TCP"
+    );
+    events.settle(&accepted(&write)).unwrap();
+    // Once named, a drop that still carries the IP (read before the name came) does not undo it.
+    events.add_batch(batch(vec![named, unnamed], 3));
+    let later = events.next_write().unwrap();
+    assert_eq!(later.name, write.name);
+    assert_eq!(later.message, write.message);
+}

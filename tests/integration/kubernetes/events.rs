@@ -1,5 +1,7 @@
 //! What Events say and on which pods: both directions, hostNetwork, IP reuse, IPv6, names, counts.
 
+use std::time::Duration;
+
 use chrono::Utc;
 use serde_json::json;
 
@@ -7,6 +9,7 @@ use super::{
     append_drop, as_posted, cluster, events_on, k8s_time, start_agent, wait_for_count, wait_ready,
 };
 use crate::support::fake_api::{FakeApi, FakePod};
+use crate::support::wait_until;
 
 #[test]
 fn a_drop_between_two_pods_gives_each_its_event_with_the_original_text() {
@@ -234,27 +237,39 @@ fn ipv6_drops_and_external_peers_named_by_their_ip() {
 }
 
 #[test]
-fn reverse_dns_names_an_external_peer() {
+fn reverse_dns_names_an_external_peer_in_the_writes_after_the_name_arrived() {
     let api = FakeApi::start();
     cluster(&api);
     let dir = tempfile::tempdir().unwrap();
     // Only 127.0.0.1 is looked up: the machine's /etc/hosts answers it, no DNS server is asked.
     let agent = start_agent(dir.path(), &api, &[("DNS_LOOKUP", "true")]);
     wait_ready(&agent);
-    append_drop(
-        dir.path(),
-        Utc::now(),
-        "127.0.0.1",
-        "10.0.2.9",
-        "TCP",
-        80,
-        1,
-    );
-    let events = wait_for_count(&api, "cart-1", 1);
-    assert_eq!(
-        events[0]["message"],
-        "Packet dropped when receiving traffic from localhost (127.0.0.1) on port 80/TCP"
-    );
+    let drop = || {
+        append_drop(
+            dir.path(),
+            Utc::now(),
+            "127.0.0.1",
+            "10.0.2.9",
+            "TCP",
+            80,
+            1,
+        )
+    };
+    // The first drop queues the lookup and does not wait for it.
+    drop();
+    wait_until("the lookup of 127.0.0.1", Duration::from_secs(20), || {
+        agent.metric("kube_iptables_tailer_dns_lookups_total{result=\"found\"}") == 1.0
+    });
+    drop();
+    wait_until("the name in the Event", Duration::from_secs(20), || {
+        events_on(&api, "cart-1").iter().any(|event| {
+            event["count"] == 2
+                && event["message"]
+                    == "Packet dropped when receiving traffic from localhost (127.0.0.1) on port \
+                        80/TCP"
+        })
+    });
+    assert_eq!(events_on(&api, "cart-1").len(), 1);
 }
 
 #[test]
