@@ -1,6 +1,7 @@
 //! The agent against the fake API server: drops in a real log file become Events on the pods, exactly,
 //! through API failures and restarts.
 
+mod black_hole_dns;
 mod cni_logs;
 mod events;
 mod failures;
