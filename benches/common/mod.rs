@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod journal;
+pub mod kube_agent;
 pub mod list_server;
 pub mod pods;
 
