@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cpu_time;
-use common::kube_agent::KubeAgent;
+use common::kube_agent::{InNetns, KubeAgent};
 use fake_api::{FakeApi, FakePod};
 
 const SCAN_LINES: u32 = 100_000;
@@ -129,10 +129,11 @@ fn drops_per_second(netns: &str, lookup: &str) -> (f64, f64) {
         );
     }
     let dir = tempfile::tempdir().expect("temp dir");
+    let enter: InNetns = |netns, body| fake_api::enter_netns::in_netns(netns, body);
     let agent = KubeAgent::start(
         dir.path(),
         &api.url(),
-        Some(netns),
+        Some((netns, enter)),
         &[("DNS_LOOKUP", lookup)],
     );
     agent.wait_ready(Duration::from_secs(30));
