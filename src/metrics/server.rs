@@ -11,7 +11,8 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::stop::Stop;
 
-/// How long the server waits for a request before it looks at the stop signal again.
+/// Without a thread to wake it at the stop: how long the server waits for a request before it
+/// looks at the stop signal again.
 const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
@@ -30,11 +31,36 @@ pub fn bind(address: SocketAddr) -> Result<Server, BindError> {
 }
 
 /// Thread body: answers requests until `stop`.
+///
+/// It waits for a request without a timeout (an idle agent wakes for nothing); a small thread waits
+/// for the stop and unblocks it then.
 pub fn run(server: Server, metrics: Arc<Metrics>, health: Health, stop: Stop) {
+    let server = Arc::new(server);
+    let (waiting_server, waiting_stop) = (server.clone(), stop.clone());
+    let unblocker = std::thread::Builder::new()
+        .name("metrics-stop".to_string())
+        .spawn(move || {
+            // Disconnected at the stop: nothing is ever sent.
+            let _ = waiting_stop.receiver().recv();
+            waiting_server.unblock();
+        });
+    let timeout = match unblocker {
+        Ok(_) => None,
+        Err(error) => {
+            log::warn!("metrics server: no thread to wake it at the stop ({error}): polling");
+            Some(STOP_CHECK_INTERVAL)
+        }
+    };
     while !stop.is_stopped() {
-        match server.recv_timeout(STOP_CHECK_INTERVAL) {
+        let received = match timeout {
+            None => server.recv().map(Some),
+            Some(timeout) => server.recv_timeout(timeout),
+        };
+        match received {
             Ok(Some(request)) => respond(request, &metrics, &health),
             Ok(None) => {}
+            // Also how the unblock at the stop arrives.
+            Err(error) if stop.is_stopped() => log::debug!("metrics server: {error}"),
             Err(error) => log::warn!("metrics server: {error}"),
         }
     }
