@@ -29,6 +29,7 @@ bench:
 	$(CARGO) bench --locked --bench nflog
 	$(CARGO) bench --locked --bench garbage
 	$(CARGO) bench --locked --bench storms
+	$(CARGO) bench --locked --bench kube_cpu
 
 # `make soak` (not in CI): the chaos tests of every source kind for SOAK_SECONDS (30 minutes) each, at
 # once, with a new seed (printed); the Events' counts must add up exactly at the end.
