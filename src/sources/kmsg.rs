@@ -16,11 +16,12 @@
 //! `source_lost{reason="overwritten"}` and reading goes on with the oldest record left. Records
 //! overwritten while the agent was stopped are counted the same way at start.
 //!
-//! Reading is non-blocking, waiting with poll(2) for at most [`POLL_TIMEOUT`], so a stop is seen soon.
+//! Reading is non-blocking, waiting in poll(2) for the device or the stop's wake pipe, with no timer.
 //! Errors never end the thread: they are counted, the device is closed and opened again with a growing
 //! delay, resuming after the last record read.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,8 +48,6 @@ use position::{Admit, Sequence, Start, first_start};
 use reader::{Next, RecordReader};
 use record::Assembler;
 
-/// The longest wait for new records before the stop signal is looked at again.
-const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// The first and the longest wait before opening again after an error.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -92,6 +91,9 @@ struct KmsgSource {
     sequence: Sequence,
     assembler: Assembler,
     opener: Opener,
+    /// Readable once the stop is triggered: waits end then. `None` if it could not be made (the
+    /// waits then last at most `reader::POLL_TIMEOUT`).
+    wake: Option<std::io::PipeReader>,
 }
 
 impl KmsgSource {
@@ -103,6 +105,13 @@ impl KmsgSource {
         health: Health,
         opener: Opener,
     ) -> KmsgSource {
+        let wake = match stop.wake_pipe() {
+            Ok(wake) => Some(wake),
+            Err(error) => {
+                warn!("no wake pipe for the stop ({error}): looking at it every 100 ms");
+                None
+            }
+        };
         KmsgSource {
             output: Output::new(out, stop.clone(), metrics.clone(), settings.max_batch_lines),
             settings,
@@ -113,6 +122,7 @@ impl KmsgSource {
             sequence: Sequence::default(),
             assembler: Assembler::default(),
             opener,
+            wake,
         }
     }
 
@@ -214,7 +224,7 @@ impl KmsgSource {
                     if !self.output.flush() {
                         return Ok(());
                     }
-                    reader.wait(POLL_TIMEOUT)?;
+                    reader.wait(self.wake.as_ref().map(AsRawFd::as_raw_fd))?;
                     idle = true;
                 }
             }

@@ -9,13 +9,17 @@
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
 use super::position::Start;
 use crate::sources::lines::{LineSplitter, Piece};
+use crate::sources::wait::wait_readable;
+
+/// Without a wake pipe (or reading a stand-in file): the longest wait before the stop is looked at.
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Bytes for one read of the device: a record is at most about 8 KiB (message and dictionary).
 const DEVICE_BUFFER_BYTES: usize = 16 * 1024;
@@ -39,8 +43,9 @@ pub(crate) enum Next<'a> {
 pub(crate) trait RecordReader {
     fn next(&mut self) -> io::Result<Next<'_>>;
 
-    /// Waits until a record may be there, or at most `timeout`.
-    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Waits until a record may be there or `wake` (the stop's wake pipe) is readable; without a
+    /// wake pipe, at most `POLL_TIMEOUT`.
+    fn wait(&mut self, wake: Option<RawFd>) -> io::Result<()>;
 }
 
 /// Opens `path` non-blocking and positions it at `start`: /dev/kmsg (a character device), or a regular
@@ -101,28 +106,15 @@ impl RecordReader for DeviceReader {
         }
     }
 
-    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
-        poll_readable(&self.file, timeout)
+    fn wait(&mut self, wake: Option<RawFd>) -> io::Result<()> {
+        let mut fds = vec![self.file.as_raw_fd()];
+        fds.extend(wake);
+        let timeout = wake.is_none().then_some(POLL_TIMEOUT);
+        // Readable, an overwrite (POLLERR), the stop or a timeout: the next read (or the caller's
+        // look at the stop) tells which.
+        wait_readable(&fds, timeout)?;
+        Ok(())
     }
-}
-
-fn poll_readable(file: &File, timeout: Duration) -> io::Result<()> {
-    let mut descriptor = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd, for a descriptor that `file` keeps open during the call.
-    let result = unsafe { libc::poll(&mut descriptor, 1, millis) };
-    if result < 0 {
-        let error = io::Error::last_os_error();
-        if error.raw_os_error() != Some(libc::EINTR) {
-            return Err(error);
-        }
-    }
-    // Readable, an overwrite (POLLERR|POLLPRI) or a timeout: the next read tells which.
-    Ok(())
 }
 
 /// A regular file or FIFO holding records one per line, as `prio,seq,usec,flags;message`. A line that
@@ -181,10 +173,10 @@ impl RecordReader for StreamReader {
         Ok(Next::Record(&self.current))
     }
 
-    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+    fn wait(&mut self, _wake: Option<RawFd>) -> io::Result<()> {
         // A regular file is always "readable" to poll(2), and a FIFO without a writer always hung up:
-        // polling would spin, so a stream is polled by sleeping.
-        std::thread::sleep(timeout);
+        // polling would spin, so a stream (a test's stand-in for the device) is polled by sleeping.
+        std::thread::sleep(POLL_TIMEOUT);
         Ok(())
     }
 }

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crossbeam_channel::unbounded;
 
@@ -52,7 +51,7 @@ impl RecordReader for ScriptedReader {
         })
     }
 
-    fn wait(&mut self, _timeout: Duration) -> io::Result<()> {
+    fn wait(&mut self, _wake: Option<std::os::fd::RawFd>) -> io::Result<()> {
         if self.script.is_empty() {
             self.trigger.trigger();
         }
