@@ -8,8 +8,9 @@
 //! caller:
 //! - where to start: after a checkpointed cursor (see `journald/reader.rs` for a cursor that no
 //!   longer exists), else at the tail, so that only entries arriving after the start are read;
-//! - waiting with `sd_journal_wait`, woken by inotify as soon as an entry is written, with a short
-//!   timeout so that the stop signal is seen;
+//! - waiting in poll(2) on sd-journal's inotify descriptor and the stop's wake pipe, woken as soon as
+//!   an entry is written or the stop comes, with a 1 s safety net (sd-journal may want a look
+//!   without a notice, and a replaced directory is checked then);
 //! - errors (the directory cannot be opened, disappears or is replaced, a read fails): counted, logged,
 //!   and answered by closing the journal and opening it again after a growing delay, resuming after
 //!   the last entry handed on. The source never ends on an error; only the stop ends it.
@@ -17,6 +18,7 @@
 //! Batches are gathered and sent by `sources/batcher.rs`, as for every source; `journald/output.rs`
 //! adds what is the journal's own (cursors).
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,9 +37,10 @@ mod reader;
 use output::Output;
 use reader::{JournalError, Reader, Resume};
 
-/// How long one `sd_journal_wait` may block: the longest the source takes to see the stop signal.
-/// New entries wake it at once, whatever this is.
-const WAIT_TIMEOUT: Duration = Duration::from_millis(100);
+/// The longest one wait blocks without a notice. New entries and the stop wake it at once; without
+/// a wake pipe for the stop, waits are this short.
+const WAIT_TIMEOUT: Duration = Duration::from_secs(1);
+const WAIT_TIMEOUT_WITHOUT_WAKE: Duration = Duration::from_millis(100);
 /// The first wait before opening the journal again after an error; it doubles up to the maximum.
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -73,6 +76,13 @@ pub fn run(
         metrics,
         health,
         opened: false,
+        wake: match stop.wake_pipe() {
+            Ok(wake) => Some(wake),
+            Err(error) => {
+                warn!("no wake pipe for the stop ({error}): looking at it every 100 ms");
+                None
+            }
+        },
     };
     let mut retry_delay = FIRST_RETRY_DELAY;
     loop {
@@ -102,6 +112,8 @@ struct JournaldSource {
     /// Where the next opening of the journal starts: after the last entry handed on, once there is one.
     resume: Resume,
     stop: Stop,
+    /// Readable once the stop is triggered: waits end then (`None` if it could not be made).
+    wake: Option<std::io::PipeReader>,
     metrics: Arc<Metrics>,
     health: Health,
     /// Whether the journal was opened before (a later opening is a reopen).
@@ -160,7 +172,12 @@ impl JournaldSource {
             if !self.output.flush() || self.stop.is_stopped() {
                 return Ok(());
             }
-            reader.wait(WAIT_TIMEOUT)?;
+            let wake = self.wake.as_ref().map(AsRawFd::as_raw_fd);
+            let timeout = match wake {
+                Some(_) => WAIT_TIMEOUT,
+                None => WAIT_TIMEOUT_WITHOUT_WAKE,
+            };
+            reader.wait(wake, timeout)?;
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use systemd::journal::{Journal, OpenDirectoryOptions, OpenOptions};
 use crate::checksum::checksum;
 use crate::metrics::Metrics;
 use crate::model::{Line, Mark, journal_cursor_field};
+use crate::sources::wait::wait_readable;
 
 /// The only entries read: those journald took from the kernel's log buffer.
 const TRANSPORT_FIELD: &str = "_TRANSPORT";
@@ -38,6 +40,8 @@ pub(super) enum JournalError {
     },
     #[error("reading the journal: {0}")]
     Read(systemd::Error),
+    #[error("waiting for the journal: {0}")]
+    Wait(io::Error),
     #[error("journal directory {path}: {source}")]
     Directory { path: PathBuf, source: io::Error },
     #[error("journal directory {0} was replaced by another directory")]
@@ -218,12 +222,20 @@ impl Reader {
         })
     }
 
-    /// Blocks until the journal changes or `timeout` passes, then checks that the directory is still
-    /// the one opened.
-    pub(super) fn wait(&mut self, timeout: Duration) -> Result<(), JournalError> {
-        self.journal
-            .wait(Some(timeout))
-            .map_err(JournalError::Read)?;
+    /// Blocks until the journal changes, `wake` (the stop's wake pipe) is readable or `timeout`
+    /// passes, then checks that the directory is still the one opened.
+    pub(super) fn wait(
+        &mut self,
+        wake: Option<RawFd>,
+        timeout: Duration,
+    ) -> Result<(), JournalError> {
+        // sd_journal_wait cannot also wait for the stop: poll its inotify descriptor with the
+        // wake pipe, then let it process what changed.
+        let journal_fd = self.journal.fd().map_err(JournalError::Read)?;
+        let mut fds = vec![journal_fd];
+        fds.extend(wake);
+        wait_readable(&fds, Some(timeout)).map_err(JournalError::Wait)?;
+        self.journal.process().map_err(JournalError::Read)?;
         match &self.directory {
             Some(watched) => watched.check(),
             None => Ok(()),
@@ -296,7 +308,7 @@ mod tests {
         let mut reader = Reader::open(Some(dir.path()), Arc::new(Metrics::new())).unwrap();
         assert_eq!(reader.position(&Resume::Tail).unwrap(), Resume::Head);
         assert!(reader.next().unwrap().is_none());
-        reader.wait(Duration::from_millis(1)).unwrap();
+        reader.wait(None, Duration::from_millis(1)).unwrap();
     }
 
     #[test]
@@ -330,7 +342,7 @@ mod tests {
         // first one is kept so that its inode cannot be reused.
         std::fs::rename(&dir, root.path().join("old")).unwrap();
         std::fs::create_dir(&dir).unwrap();
-        let error = reader.wait(Duration::from_millis(1)).expect_err("replaced");
+        let error = reader.wait(None, Duration::from_millis(1)).expect_err("replaced");
         assert!(matches!(error, JournalError::Replaced(_)), "{error}");
     }
 
