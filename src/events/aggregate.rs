@@ -230,15 +230,17 @@ impl Aggregator {
         if self.pending.len() >= self.max_pending {
             return u64::from(drops);
         }
-        let mut message = own_message(&side, self.identifier);
         let rollup = (route == Route::RollUp).then(|| {
             let text = RollUpText {
                 direction: side.direction,
                 isolating: side.isolating().clone(),
             };
-            message = text.message(self.storm.rollup(&group), &side.pod.namespace);
             (group, text)
         });
+        let message = match &rollup {
+            Some((group, text)) => text.message(self.storm.rollup(group), &side.pod.namespace),
+            None => own_message(&side, self.identifier),
+        };
         let order = self.next_order;
         self.next_order += 1;
         self.queue.insert(order, name.clone());
