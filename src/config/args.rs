@@ -15,16 +15,17 @@ use crate::parse::time::ORIGINAL_DEFAULT_LAYOUT;
                   Every option can also be set by the environment variable shown with it."
 )]
 pub struct Args {
-    /// Where drops come from: file, journald, kmsg, or nflog (NFLOG groups over netlink).
-    #[arg(long, env = "LOG_SOURCE", default_value = "file")]
-    pub log_source: String,
+    /// Where drops come from: file, journald, kmsg, or nflog (NFLOG groups over netlink). Unset:
+    /// journald when JOURNAL_DIRECTORY is set (the original agent's switch), else file.
+    #[arg(long, env = "LOG_SOURCE")]
+    pub log_source: Option<String>,
 
     /// The log file that rsyslog (or ulogd2) writes the kernel's LOG lines to. Required for LOG_SOURCE=file.
     #[arg(long, env = "IPTABLES_LOG_PATH")]
     pub iptables_log_path: Option<String>,
 
     /// The journal directory to read (LOG_SOURCE=journald), e.g. a mounted /run/log/journal or
-    /// /var/log/journal; unset: the local system journal.
+    /// /var/log/journal; unset: the local system journal. Set without LOG_SOURCE, it selects journald.
     #[arg(long, env = "JOURNAL_DIRECTORY")]
     pub journal_directory: Option<String>,
 

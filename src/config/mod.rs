@@ -100,7 +100,7 @@ impl Config {
     /// Validates what clap read (`Args::parse()`: `--help`, `--version` and unknown flags are clap's,
     /// exit 0 or 2); every other mistake is a [`ConfigError`].
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
-        let source = match args.log_source.as_str() {
+        let source = match log_source(&args) {
             "file" => SourceConfig::File {
                 path: log_path(args.iptables_log_path.as_deref())?,
                 from_beginning: args.from_beginning,
@@ -246,6 +246,20 @@ impl Config {
             metrics_address: SocketAddr::new(address, port),
             log_level,
         })
+    }
+}
+
+/// `LOG_SOURCE`, or when it is unset the original agent's choice: it read the journal whenever
+/// `JOURNAL_DIRECTORY` was set, and the file otherwise. Empty values count as unset, as a manifest's
+/// `value: ""` means to leave a variable out.
+fn log_source(args: &Args) -> &str {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().filter(|value| !value.is_empty())
+    }
+    match (given(&args.log_source), given(&args.journal_directory)) {
+        (Some(source), _) => source,
+        (None, Some(_)) => "journald",
+        (None, None) => "file",
     }
 }
 

@@ -272,3 +272,37 @@ fn bad_nflog_settings_name_their_variable() {
         assert_eq!(error.to_string(), message, "{flag}");
     }
 }
+
+#[test]
+fn journal_directory_alone_selects_journald_as_the_original_did() {
+    let journal = tempfile::tempdir().unwrap();
+    let directory = format!("--journal-directory={}", journal.path().display());
+    let config = parse(&[&directory]).unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Journald {
+            directory: Some(journal.path().to_path_buf()),
+        }
+    );
+    // Also with IPTABLES_LOG_PATH left over from a file deployment: the original read the journal.
+    let config = parse(&[&directory, "--iptables-log-path=/var/log/iptables.log"]).unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Journald {
+            directory: Some(journal.path().to_path_buf()),
+        }
+    );
+}
+
+#[test]
+fn an_explicit_log_source_wins_over_journal_directory() {
+    let journal = tempfile::tempdir().unwrap();
+    let directory = format!("--journal-directory={}", journal.path().display());
+    let config = parse(&["--log-source=file", &directory, "--iptables-log-path=/l"]).unwrap();
+    assert_eq!(config.source.name(), "file");
+    let config = parse(&["--log-source=kmsg", &directory]).unwrap();
+    assert_eq!(config.source.name(), "kmsg");
+    // An empty JOURNAL_DIRECTORY is unset (a manifest's `value: ""`): the default stays file.
+    let error = parse(&["--journal-directory="]).unwrap_err();
+    assert_eq!(error.variable, "IPTABLES_LOG_PATH");
+}
