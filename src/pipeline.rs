@@ -42,10 +42,8 @@ use crate::sources::checkpoint::{self, CheckpointStore};
 use crate::sources::{Source, SourceOutput, nflog};
 use crate::stop::{self, Stop, StopTrigger};
 
-/// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
+/// Batches of lines waiting to be parsed. Small: a batch holds up to `DropQueue::batch_lines` lines.
 const LINE_QUEUE_BATCHES: usize = 16;
-/// The most lines a source puts in one batch.
-const MAX_BATCH_LINES: usize = 1024;
 /// A checkpoint is written at most this often (and always at shutdown).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// Event writes outstanding at the API at once (each for a different Event).
@@ -113,11 +111,14 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }
     };
     let start = checkpoints.as_ref().and_then(load_checkpoint);
-    let source = Source::open(config.source, start, MAX_BATCH_LINES, &stop)?;
+    // Batches no larger than the drop queue's: its bound is a number of drops
+    // (PACKET_DROP_CHANNEL_BUFFER_SIZE), and a batch of lines becomes at most that many drops.
+    let queue = config.drop_queue;
+    let source = Source::open(config.source, start, queue.batch_lines.get(), &stop)?;
     let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(PipelineError::Signals)?;
     let signals_handle = signals.handle();
 
-    let (drops_tx, drops_rx) = bounded(config.drop_queue_capacity.get());
+    let (drops_tx, drops_rx) = bounded(queue.batches.get());
     let (acks_tx, acks_rx) = bounded::<Position>(LINE_QUEUE_BATCHES);
 
     let mut workers: Vec<Worker> = Vec::new();

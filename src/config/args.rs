@@ -72,7 +72,7 @@ pub struct Args {
     #[arg(long, env = "PACKET_DROP_EXPIRATION_MINUTES", default_value = "10")]
     pub packet_drop_expiration_minutes: String,
 
-    /// Capacity of the queue of parsed drops (in batches of lines read together).
+    /// How many parsed drops may wait for the sink (Events or stdout), as in the original agent.
     #[arg(long, env = "PACKET_DROP_CHANNEL_BUFFER_SIZE", default_value = "100")]
     pub packet_drop_channel_buffer_size: String,
 

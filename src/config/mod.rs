@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use args::Args;
+pub use drop_queue::DropQueue;
 pub use kubernetes::KubernetesConfig;
 
 mod args;
+mod drop_queue;
 mod kubernetes;
 
 use crate::parse::{LogFormat, TimeLayout};
@@ -26,7 +28,8 @@ pub struct Config {
     pub time_layout: TimeLayout,
     pub log_format: LogFormat,
     pub expiration: Duration,
-    pub drop_queue_capacity: NonZeroUsize,
+    /// `PACKET_DROP_CHANNEL_BUFFER_SIZE` drops, as batches.
+    pub drop_queue: DropQueue,
     pub state_directory: Option<PathBuf>,
     pub sink: SinkKind,
     pub metrics_address: SocketAddr,
@@ -173,7 +176,7 @@ impl Config {
             1,
             60 * 24 * 365,
         )?;
-        let capacity = number_in(
+        let queued_drops = number_in(
             "PACKET_DROP_CHANNEL_BUFFER_SIZE",
             &args.packet_drop_channel_buffer_size,
             1,
@@ -240,7 +243,9 @@ impl Config {
             time_layout,
             log_format,
             expiration: Duration::from_secs(expiration_minutes * 60),
-            drop_queue_capacity: NonZeroUsize::new(capacity as usize).expect("checked >= 1"),
+            drop_queue: DropQueue::holding(
+                NonZeroUsize::new(queued_drops as usize).expect("checked >= 1"),
+            ),
             state_directory,
             sink,
             metrics_address: SocketAddr::new(address, port),

@@ -15,7 +15,7 @@ fn defaults_match_the_original_agent() {
     let config = parse(&["--iptables-log-path", "/var/log/iptables.log"]).unwrap();
     assert_eq!(config.prefixes, vec!["calico-drop:".to_string()]);
     assert_eq!(config.expiration, Duration::from_secs(600));
-    assert_eq!(config.drop_queue_capacity.get(), 100);
+    assert_eq!(config.drop_queue.drops(), 100);
     assert_eq!(config.metrics_address, "0.0.0.0:9090".parse().unwrap());
     assert_eq!(config.log_level, log::LevelFilter::Info);
     assert_eq!(config.sink, SinkKind::Stdout);

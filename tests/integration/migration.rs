@@ -1,9 +1,34 @@
 //! Switching over from the original Go agent with its environment unchanged: each setting whose meaning
 //! a migrated deployment relies on, run on the real binary.
 
+use std::io::Write;
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::support::agent::BINARY;
+use chrono::Utc;
+
+use crate::support::agent::{Agent, BINARY, free_port};
+use crate::support::wait_until;
+
+const PREFIX: &str = "calico-drop:";
+
+/// A TCP drop as rsyslog writes it, after `time` (a timestamp and the host name).
+fn drop_line(time: &str, dpt: u16) -> String {
+    format!(
+        "{time} node-1 kernel: {PREFIX} IN=eth0 OUT= SRC=10.0.3.7 DST=10.0.1.5 LEN=60 TOS=0x00 \
+         PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT={dpt} WINDOW=64240 RES=0x00 SYN URGP=0 \n"
+    )
+}
+
+fn write(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
 
 #[test]
 fn journal_directory_alone_reads_the_journal_as_the_original_did() {
@@ -34,4 +59,48 @@ fn journal_directory_alone_reads_the_journal_as_the_original_did() {
             )
         );
     }
+}
+
+#[test]
+fn packet_drop_channel_buffer_size_counts_drops_not_batches() {
+    // The pod index cannot sync (nothing listens at the API's address), so no drop goes past the
+    // resolve stage: the agent reads ahead only as far as its queues hold, and stops.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kern.log");
+    let now = Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+    let lines: String = (0..20_000).map(|n| drop_line(&now, n as u16)).collect();
+    write(&log, &lines);
+    let api = format!("http://127.0.0.1:{}", free_port());
+    let agent = Agent::start(
+        dir.path(),
+        &[
+            ("IPTABLES_LOG_PATH", log.to_str().unwrap()),
+            ("FROM_BEGINNING", "true"),
+            ("KUBE_API_SERVER", &api),
+            ("NODE_NAME", "node-1"),
+            ("DNS_LOOKUP", "false"),
+            ("PACKET_DROP_CHANNEL_BUFFER_SIZE", "100"),
+        ],
+    );
+    let read = || agent.metric("kube_iptables_tailer_lines_read_total");
+    wait_until("the first lines read", Duration::from_secs(10), || {
+        read() > 0.0
+    });
+    // Until reading has stood still for a second.
+    let (mut last, mut since) = (read(), Instant::now());
+    while since.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = read();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    // Held: 100 drops in the drop queue, and lines in batches of 100 (the drop queue's), each on
+    // its way: 16 batches queued for the parser, one being parsed, one being filled by the source.
+    // Counted in batches of 1,024, the original's 100 would have let all 20,000 lines through.
+    assert!(
+        last <= f64::from(100 + (16 + 2) * 100),
+        "{last} lines read ahead\n{}",
+        agent.stderr()
+    );
 }
