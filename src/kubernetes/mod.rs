@@ -23,6 +23,7 @@ use crate::resolve::pods::PodIndex;
 use crate::resolve::policies::PolicyIndex;
 use crate::stop::Stop;
 
+pub use client::{api_server_url, check_kubeconfig};
 pub use pod_watch::READY_CONDITION;
 
 /// Everything the Kubernetes thread needs, from `config.rs`.

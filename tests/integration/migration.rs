@@ -104,3 +104,46 @@ fn packet_drop_channel_buffer_size_counts_drops_not_batches() {
         agent.stderr()
     );
 }
+
+#[test]
+fn a_bad_kubeconfig_or_api_server_stops_the_start_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("kubeconfig");
+    let port = free_port().to_string();
+    let cases = [
+        (
+            ("KUBECONFIG", missing.to_str().unwrap()),
+            format!(
+                "invalid KUBECONFIG={:?}: cannot be read: No such file or directory (os error 2)",
+                missing.display()
+            ),
+        ),
+        (
+            ("KUBE_API_SERVER", "https://api example:6443"),
+            "invalid KUBE_API_SERVER=\"https://api example:6443\": must be an http:// or https:// URL"
+                .to_string(),
+        ),
+    ];
+    for ((variable, value), message) in cases {
+        // Without --check-config: the agent itself, as a DaemonSet or unit starts it.
+        let output = Command::new(BINARY)
+            .env_clear()
+            .env("IPTABLES_LOG_PATH", dir.path().join("kern.log"))
+            .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
+            .env("METRICS_SERVER_PORT", &port)
+            .env("NODE_NAME", "node-1")
+            .env(variable, value)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{variable}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("kube-iptables-tailer: {message}\n")
+        );
+    }
+}
