@@ -130,7 +130,7 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
 
     let output = if source.sends_lines() {
         let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
-        let parser = Parser::new(config.prefixes, config.time_layout, local_offset())
+        let parser = Parser::new(config.prefixes, config.time_layout, config.local_zone)
             .with_format(config.log_format);
         let (expiration, parse_metrics) = (config.expiration, metrics.clone());
         workers.push(spawn.worker("parse", move || {
@@ -410,11 +410,6 @@ fn load_checkpoint(store: &CheckpointStore) -> Option<Position> {
             None
         }
     }
-}
-
-/// The host's UTC offset now, for timestamps that carry no zone (RFC 3164 lines are in local time).
-fn local_offset() -> chrono::FixedOffset {
-    *chrono::Local::now().offset()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

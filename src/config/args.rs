@@ -68,6 +68,10 @@ pub struct Args {
     #[arg(long, env = "PACKET_DROP_LOG_TIME_LAYOUT", default_value = ORIGINAL_DEFAULT_LAYOUT)]
     pub packet_drop_log_time_layout: String,
 
+    /// The zone of timestamps written without one (RFC 3164); unset: /etc/localtime, else UTC.
+    #[arg(long, env = "TZ", hide = true)]
+    pub tz: Option<String>,
+
     /// Drops older than this many minutes are not reported.
     #[arg(long, env = "PACKET_DROP_EXPIRATION_MINUTES", default_value = "10")]
     pub packet_drop_expiration_minutes: String,

@@ -17,8 +17,9 @@ pub use kubernetes::KubernetesConfig;
 mod args;
 mod drop_queue;
 mod kubernetes;
+mod zone;
 
-use crate::parse::{LogFormat, TimeLayout};
+use crate::parse::{LocalZone, LogFormat, TimeLayout};
 
 /// The validated configuration every other module receives.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Config {
     pub source: SourceConfig,
     pub prefixes: Vec<String>,
     pub time_layout: TimeLayout,
+    /// The zone of timestamps written without one: `TZ`, else `/etc/localtime`, else UTC.
+    pub local_zone: LocalZone,
     pub log_format: LogFormat,
     pub expiration: Duration,
     /// `PACKET_DROP_CHANNEL_BUFFER_SIZE` drops, as batches.
@@ -170,6 +173,8 @@ impl Config {
                 )
             })?;
 
+        let local_zone = zone::local_zone(args.tz.as_deref(), Path::new(zone::LOCALTIME))?;
+
         let expiration_minutes = number_in(
             "PACKET_DROP_EXPIRATION_MINUTES",
             &args.packet_drop_expiration_minutes,
@@ -241,6 +246,7 @@ impl Config {
             source,
             prefixes,
             time_layout,
+            local_zone,
             log_format,
             expiration: Duration::from_secs(expiration_minutes * 60),
             drop_queue: DropQueue::holding(

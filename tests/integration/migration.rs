@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeDelta, Utc};
 
 use crate::support::agent::{Agent, BINARY, free_port};
 use crate::support::wait_until;
@@ -103,6 +103,51 @@ fn packet_drop_channel_buffer_size_counts_drops_not_batches() {
         "{last} lines read ahead\n{}",
         agent.stderr()
     );
+}
+
+/// The latest `month`/`day` 12:00 in New York (UTC−5 in winter, UTC−4 in summer) that is at most a
+/// day after `now`: where the agent puts a line without a year.
+fn new_york_noon(month: u32, day: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let offset_hours = if (4..=10).contains(&month) { 4 } else { 5 };
+    let years = [1, 0, -1, -2].map(|back| now.year() + back);
+    years
+        .into_iter()
+        .map(|year| {
+            NaiveDate::from_ymd_opt(year, month, day)
+                .unwrap()
+                .and_hms_opt(12 + offset_hours, 0, 0)
+                .unwrap()
+                .and_utc()
+        })
+        .find(|time| *time <= now + TimeDelta::days(1))
+        .unwrap()
+}
+
+#[test]
+fn rfc3164_lines_are_read_in_tz_with_the_offset_of_their_own_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("kern.log");
+    write(&log, &drop_line("Jan 15 12:00:00", 1));
+    write(&log, &drop_line("Jul 15 12:00:00", 2));
+    let agent = Agent::start(
+        dir.path(),
+        &[
+            ("IPTABLES_LOG_PATH", log.to_str().unwrap()),
+            ("FROM_BEGINNING", "true"),
+            ("TZ", "America/New_York"),
+            // A year: both lines are within it, whenever the test runs.
+            ("PACKET_DROP_EXPIRATION_MINUTES", "525600"),
+        ],
+    );
+    let now = Utc::now();
+    let records = agent.expect_records(2);
+    let times: Vec<&str> = records
+        .iter()
+        .map(|record| record["time"].as_str().unwrap())
+        .collect();
+    let expected = [new_york_noon(1, 15, now), new_york_noon(7, 15, now)]
+        .map(|time| time.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    assert_eq!(times, expected);
 }
 
 #[test]

@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 
-use super::{Cursor, is_whitespace, with_inferred_year};
+use super::{Cursor, LocalZone, is_whitespace, with_inferred_year};
 
 pub(super) fn parse_auto(
     line: &str,
     start: usize,
-    local_offset: FixedOffset,
+    zone: &LocalZone,
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, usize)> {
     let bytes = line.as_bytes();
@@ -17,7 +17,7 @@ pub(super) fn parse_auto(
     let time = if first.is_ascii_digit() {
         parse_rfc3339(&mut cursor)?
     } else {
-        parse_rfc3164(&mut cursor, local_offset, now)?
+        parse_rfc3164(&mut cursor, zone, now)?
     };
     match bytes.get(cursor.at) {
         None => Some((time, cursor.at)),
@@ -61,10 +61,10 @@ fn parse_rfc3339(cursor: &mut Cursor) -> Option<DateTime<Utc>> {
     Some(local.with_timezone(&Utc))
 }
 
-/// `Nov 25 21:05:35` or `Nov  5 21:05:35` (an optional fraction is accepted), in `local_offset`.
+/// `Nov 25 21:05:35` or `Nov  5 21:05:35` (an optional fraction is accepted), in `zone`.
 fn parse_rfc3164(
     cursor: &mut Cursor,
-    local_offset: FixedOffset,
+    zone: &LocalZone,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let name = cursor.bytes.get(cursor.at..cursor.at + 3)?;
@@ -75,12 +75,9 @@ fn parse_rfc3164(
     cursor.whitespace()?;
     let (hour, minute, second, nanos) = cursor.clock()?;
     let time = clock_time(hour, minute, second, nanos)?;
-    with_inferred_year(now, local_offset, |year| {
+    with_inferred_year(now, zone, |year| {
         let date = NaiveDate::from_ymd_opt(year, month, day)?;
-        let local = local_offset
-            .from_local_datetime(&date.and_time(time))
-            .single()?;
-        Some(local.with_timezone(&Utc))
+        zone.instant(date.and_time(time), now)
     })
 }
 
