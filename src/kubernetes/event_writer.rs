@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use super::KubeSettings;
 use super::backoff::{Backoff, parse_retry_after};
 use super::counted::{Stored, parse_through, through_after, through_text, uncounted};
+use super::write_tasks::WriteTasks;
 use crate::metrics::Metrics;
 use crate::model::{EventOutcome, EventWrite, Mark, WriteResult};
 
@@ -62,7 +63,7 @@ pub async fn write_events(
         Utc::now().timestamp_nanos_opt().unwrap_or_default()
     )
     .into();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = WriteTasks::default();
     loop {
         // The channel is crossbeam's: wait for it on the blocking pool, a short while at a time.
         let receiver = writes.clone();
@@ -79,8 +80,8 @@ pub async fn write_events(
                     metrics: metrics.clone(),
                 };
                 let outcomes = outcomes.clone();
-                tasks.spawn(async move {
-                    let ticket = write.ticket;
+                let (ticket, name) = (write.ticket, write.name.clone());
+                tasks.spawn(ticket, &name, async move {
                     if let Some(result) = writer.write(&write).await {
                         let through = match result {
                             WriteResult::Accepted { .. } => writer
@@ -101,7 +102,15 @@ pub async fn write_events(
             Ok(Err(RecvTimeoutError::Timeout)) => {}
             Ok(Err(RecvTimeoutError::Disconnected)) | Err(_) => break,
         }
-        while tasks.try_join_next().is_some() {}
+        for panicked in tasks.reap() {
+            // What the panicked write knew of its Event may be half updated: the next write learns
+            // it again (a 409 and a GET).
+            known
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&panicked.name);
+            let _ = outcomes.send(panicked.outcome);
+        }
         forget_old_counts(&known);
     }
     // The events stage has ended: writes still retrying have nobody to report to.

@@ -9,6 +9,7 @@ mod counted;
 mod event_writer;
 mod pod_watch;
 mod policy_watch;
+mod write_tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
