@@ -30,10 +30,12 @@ use serde_json::{Value, json};
 
 use super::KubeSettings;
 use super::backoff::{Backoff, parse_retry_after};
-use super::counted::{Stored, parse_through, through_after, through_text, uncounted};
+use super::counted::{
+    Stored, parse_through, raised, stored_count, through_after, through_text, uncounted,
+};
 use super::write_tasks::WriteTasks;
 use crate::metrics::Metrics;
-use crate::model::{EventOutcome, EventWrite, Mark, WriteResult};
+use crate::model::{EventOutcome, EventWrite, MAX_EVENT_COUNT, Mark, WriteResult};
 
 /// Counts remembered for Events not written for this long are forgotten (a later write then learns
 /// the count again from a 409 and a GET).
@@ -173,18 +175,23 @@ impl Writer {
                         return Some(WriteResult::Accepted { created: false });
                     }
                     let through = through_after(write, &stored.through);
-                    let answer = self
-                        .patch(write, stored.count.saturating_add(added), &through, stored)
-                        .await;
+                    let count = raised(stored.count, added);
+                    let lost = added - count.saturating_sub(stored.count);
+                    if lost > 0 {
+                        log::warn!(
+                            "Event {} holds the most the API can count ({MAX_EVENT_COUNT}): {lost} \
+                             of {added} drops are not added to it",
+                            write.name,
+                        );
+                    }
+                    let answer = self.patch(write, count, &through, stored).await;
                     (answer, added)
                 }
             };
             match answer {
                 Answer::Done(event) => {
                     let stored = known.as_ref();
-                    let total = stored
-                        .map_or(0, |stored| stored.count)
-                        .saturating_add(added);
+                    let total = raised(stored.map_or(0, |stored| stored.count), added);
                     let through = through_after(write, stored.map_or(&[], |s| &s.through));
                     let version = resource_version(&event);
                     self.remember(
@@ -329,7 +336,7 @@ impl Writer {
             .get(&write.name, &GetParams::default());
         match self.send(request).await {
             Answer::Done(event) => {
-                let count = event["count"].as_u64().unwrap_or(1) as u32;
+                let count = stored_count(&event);
                 let annotations = &event["metadata"]["annotations"];
                 let id = annotations[WRITE_ID_ANNOTATION].as_str();
                 let through = annotations[COUNTED_THROUGH_ANNOTATION]
@@ -461,6 +468,6 @@ fn event_body(
         "reportingInstance": settings.node_name,
         "firstTimestamp": timestamp(write.first_seen),
         "lastTimestamp": timestamp(write.last_seen),
-        "count": write.count,
+        "count": write.count.min(MAX_EVENT_COUNT),
     })
 }
