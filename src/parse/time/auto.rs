@@ -1,7 +1,7 @@
 //! [`TimeLayout::Auto`](super::TimeLayout::Auto): RFC 3339 and RFC 3164 timestamps, the two formats
 //! rsyslog writes, parsed by hand because every drop line pays for it.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
 use super::{Cursor, LocalZone, is_whitespace, with_inferred_year};
 
@@ -76,8 +76,14 @@ fn parse_rfc3164(
     let (hour, minute, second, nanos) = cursor.clock()?;
     let time = clock_time(hour, minute, second, nanos)?;
     with_inferred_year(now, zone, |year| {
-        let date = NaiveDate::from_ymd_opt(year, month, day)?;
-        zone.instant(date.and_time(time), now)
+        let local = NaiveDate::from_ymd_opt(year, month, day)?.and_time(time);
+        // No zone is more than 26 hours from UTC, so a clock time more than 50 hours after `now`
+        // is more than a day ahead in any zone, and refused: skip the zone's rules for it (next
+        // year's candidate, every line but around New Year).
+        if local.and_utc() > now + TimeDelta::hours(50) {
+            return None;
+        }
+        zone.instant(local, now)
     })
 }
 
