@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset, Utc};
-use kube_iptables_tailer::parse::{Parser, TimeLayout};
+use chrono::{DateTime, Utc};
+use kube_iptables_tailer::parse::{LocalZone, Parser, TimeLayout};
 
 const NOISE: &str = include_str!("../tests/fixtures/parse/kern-noise.log");
 const KERNEL_MESSAGES: &str = include_str!("../tests/fixtures/parse/kernel-messages.log");
@@ -22,7 +22,7 @@ fn main() {
             "KITCHK-OUT:".into(),
         ],
         TimeLayout::Auto,
-        FixedOffset::east_opt(0).expect("UTC"),
+        LocalZone::utc(),
     );
     let now: DateTime<Utc> = "2026-11-26T00:00:00Z".parse().expect("now");
 

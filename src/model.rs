@@ -354,6 +354,10 @@ pub enum Direction {
     Receiving,
 }
 
+/// The most an Event can count: the API's `count` is an int32. A write carries at most this many
+/// drops, and an Event's count stops here instead of wrapping or being refused.
+pub const MAX_EVENT_COUNT: u32 = i32::MAX as u32;
+
 /// One write the events stage asks of the API: add `count` drops to the Event `name` on `pod`,
 /// creating it if it does not exist yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,7 +368,7 @@ pub struct EventWrite {
     pub name: String,
     pub pod: Arc<PodInfo>,
     pub message: String,
-    /// Drops to add to the Event's count.
+    /// Drops to add to the Event's count; at most [`MAX_EVENT_COUNT`].
     pub count: u32,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,

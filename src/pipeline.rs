@@ -44,10 +44,8 @@ use crate::stop::{self, Stop, StopTrigger};
 
 /// The storm bound's state in the state directory: the Event groups that filled (`events/storm.rs`).
 const STORM_STATE_FILE: &str = "events-per-pod.json";
-/// Batches of lines waiting to be parsed. Small: a batch holds up to `MAX_BATCH_LINES` lines.
+/// Batches of lines waiting to be parsed. Small: a batch holds up to `DropQueue::batch_lines` lines.
 const LINE_QUEUE_BATCHES: usize = 16;
-/// The most lines a source puts in one batch.
-const MAX_BATCH_LINES: usize = 1024;
 /// A checkpoint is written at most this often (and always at shutdown).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// Event writes outstanding at the API at once (each for a different Event).
@@ -115,11 +113,14 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
         }
     };
     let start = checkpoints.as_ref().and_then(load_checkpoint);
-    let source = Source::open(config.source, start, MAX_BATCH_LINES, &stop)?;
+    // Batches no larger than the drop queue's: its bound is a number of drops
+    // (PACKET_DROP_CHANNEL_BUFFER_SIZE), and a batch of lines becomes at most that many drops.
+    let queue = config.drop_queue;
+    let source = Source::open(config.source, start, queue.batch_lines.get(), &stop)?;
     let mut signals = Signals::new([SIGTERM, SIGINT]).map_err(PipelineError::Signals)?;
     let signals_handle = signals.handle();
 
-    let (drops_tx, drops_rx) = bounded(config.drop_queue_capacity.get());
+    let (drops_tx, drops_rx) = bounded(queue.batches.get());
     let (acks_tx, acks_rx) = bounded::<Position>(LINE_QUEUE_BATCHES);
 
     let mut workers: Vec<Worker> = Vec::new();
@@ -131,7 +132,7 @@ pub fn run(config: Config) -> Result<(), PipelineError> {
 
     let output = if source.sends_lines() {
         let (lines_tx, lines_rx) = bounded(LINE_QUEUE_BATCHES);
-        let parser = Parser::new(config.prefixes, config.time_layout, local_offset())
+        let parser = Parser::new(config.prefixes, config.time_layout, config.local_zone)
             .with_format(config.log_format);
         let (expiration, parse_metrics) = (config.expiration, metrics.clone());
         workers.push(spawn.worker("parse", move || {
@@ -436,11 +437,6 @@ fn load_checkpoint(store: &CheckpointStore) -> Option<Position> {
             None
         }
     }
-}
-
-/// The host's UTC offset now, for timestamps that carry no zone (RFC 3164 lines are in local time).
-fn local_offset() -> chrono::FixedOffset {
-    *chrono::Local::now().offset()
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -15,16 +15,17 @@ use crate::parse::time::ORIGINAL_DEFAULT_LAYOUT;
                   Every option can also be set by the environment variable shown with it."
 )]
 pub struct Args {
-    /// Where drops come from: file, journald, kmsg, or nflog (NFLOG groups over netlink).
-    #[arg(long, env = "LOG_SOURCE", default_value = "file")]
-    pub log_source: String,
+    /// Where drops come from: file, journald, kmsg, or nflog (NFLOG groups over netlink). Unset:
+    /// journald when JOURNAL_DIRECTORY is set (the original agent's switch), else file.
+    #[arg(long, env = "LOG_SOURCE")]
+    pub log_source: Option<String>,
 
     /// The log file that rsyslog (or ulogd2) writes the kernel's LOG lines to. Required for LOG_SOURCE=file.
     #[arg(long, env = "IPTABLES_LOG_PATH")]
     pub iptables_log_path: Option<String>,
 
     /// The journal directory to read (LOG_SOURCE=journald), e.g. a mounted /run/log/journal or
-    /// /var/log/journal; unset: the local system journal.
+    /// /var/log/journal; unset: the local system journal. Set without LOG_SOURCE, it selects journald.
     #[arg(long, env = "JOURNAL_DIRECTORY")]
     pub journal_directory: Option<String>,
 
@@ -67,11 +68,15 @@ pub struct Args {
     #[arg(long, env = "PACKET_DROP_LOG_TIME_LAYOUT", default_value = ORIGINAL_DEFAULT_LAYOUT)]
     pub packet_drop_log_time_layout: String,
 
+    /// The zone of timestamps written without one (RFC 3164); unset: /etc/localtime, else UTC.
+    #[arg(long, env = "TZ", hide = true)]
+    pub tz: Option<String>,
+
     /// Drops older than this many minutes are not reported.
     #[arg(long, env = "PACKET_DROP_EXPIRATION_MINUTES", default_value = "10")]
     pub packet_drop_expiration_minutes: String,
 
-    /// Capacity of the queue of parsed drops (in batches of lines read together).
+    /// How many parsed drops may wait for the sink (Events or stdout), as in the original agent.
     #[arg(long, env = "PACKET_DROP_CHANNEL_BUFFER_SIZE", default_value = "100")]
     pub packet_drop_channel_buffer_size: String,
 

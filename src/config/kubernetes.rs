@@ -40,13 +40,20 @@ pub fn kubernetes(
     let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
     let api_server = non_empty(&args.kube_api_server);
     if let Some(server) = &api_server {
-        if !(server.starts_with("https://") || server.starts_with("http://")) {
+        if crate::kubernetes::api_server_url(server).is_none() {
             return Err(invalid(
                 "KUBE_API_SERVER",
                 server,
                 "must be an http:// or https:// URL",
             ));
         }
+    }
+    // Read now, as the Kubernetes thread will, so that a missing or broken file is a configuration
+    // error (exit 2, and `--check-config` says so), not a failure once the agent runs.
+    let kubeconfig = non_empty(&args.kubeconfig).map(PathBuf::from);
+    if let Some(path) = &kubeconfig {
+        crate::kubernetes::check_kubeconfig(path)
+            .map_err(|problem| invalid("KUBECONFIG", &path.display().to_string(), problem))?;
     }
     let identifier = match args.pod_identifier.as_str() {
         "namespace" => PodIdentifier::Namespace,
@@ -108,7 +115,7 @@ pub fn kubernetes(
         }
     }
     Ok(KubernetesConfig {
-        kubeconfig: non_empty(&args.kubeconfig).map(PathBuf::from),
+        kubeconfig,
         api_server,
         node_name: non_empty(&args.node_name).unwrap_or_else(host_name),
         reason: args.kube_event_display_reason.clone(),

@@ -11,12 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use args::Args;
+pub use drop_queue::DropQueue;
 pub use kubernetes::KubernetesConfig;
 
 mod args;
+mod drop_queue;
 mod kubernetes;
+mod zone;
 
-use crate::parse::{LogFormat, TimeLayout};
+use crate::parse::{LocalZone, LogFormat, TimeLayout};
 
 /// The validated configuration every other module receives.
 #[derive(Debug)]
@@ -24,9 +27,12 @@ pub struct Config {
     pub source: SourceConfig,
     pub prefixes: Vec<String>,
     pub time_layout: TimeLayout,
+    /// The zone of timestamps written without one: `TZ`, else `/etc/localtime`, else UTC.
+    pub local_zone: LocalZone,
     pub log_format: LogFormat,
     pub expiration: Duration,
-    pub drop_queue_capacity: NonZeroUsize,
+    /// `PACKET_DROP_CHANNEL_BUFFER_SIZE` drops, as batches.
+    pub drop_queue: DropQueue,
     pub state_directory: Option<PathBuf>,
     pub sink: SinkKind,
     pub metrics_address: SocketAddr,
@@ -102,7 +108,7 @@ impl Config {
     /// Validates what clap read (`Args::parse()`: `--help`, `--version` and unknown flags are clap's,
     /// exit 0 or 2); every other mistake is a [`ConfigError`].
     pub fn from_args(args: Args) -> Result<Config, ConfigError> {
-        let source = match args.log_source.as_str() {
+        let source = match log_source(&args) {
             "file" => SourceConfig::File {
                 path: log_path(args.iptables_log_path.as_deref())?,
                 from_beginning: args.from_beginning,
@@ -169,13 +175,15 @@ impl Config {
                 )
             })?;
 
+        let local_zone = zone::local_zone(args.tz.as_deref(), Path::new(zone::LOCALTIME))?;
+
         let expiration_minutes = number_in(
             "PACKET_DROP_EXPIRATION_MINUTES",
             &args.packet_drop_expiration_minutes,
             1,
             60 * 24 * 365,
         )?;
-        let capacity = number_in(
+        let queued_drops = number_in(
             "PACKET_DROP_CHANNEL_BUFFER_SIZE",
             &args.packet_drop_channel_buffer_size,
             1,
@@ -240,14 +248,31 @@ impl Config {
             source,
             prefixes,
             time_layout,
+            local_zone,
             log_format,
             expiration: Duration::from_secs(expiration_minutes * 60),
-            drop_queue_capacity: NonZeroUsize::new(capacity as usize).expect("checked >= 1"),
+            drop_queue: DropQueue::holding(
+                NonZeroUsize::new(queued_drops as usize).expect("checked >= 1"),
+            ),
             state_directory,
             sink,
             metrics_address: SocketAddr::new(address, port),
             log_level,
         })
+    }
+}
+
+/// `LOG_SOURCE`, or when it is unset the original agent's choice: it read the journal whenever
+/// `JOURNAL_DIRECTORY` was set, and the file otherwise. Empty values count as unset, as a manifest's
+/// `value: ""` means to leave a variable out.
+fn log_source(args: &Args) -> &str {
+    fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().filter(|value| !value.is_empty())
+    }
+    match (given(&args.log_source), given(&args.journal_directory)) {
+        (Some(source), _) => source,
+        (None, Some(_)) => "journald",
+        (None, None) => "file",
     }
 }
 

@@ -15,7 +15,7 @@ fn defaults_match_the_original_agent() {
     let config = parse(&["--iptables-log-path", "/var/log/iptables.log"]).unwrap();
     assert_eq!(config.prefixes, vec!["calico-drop:".to_string()]);
     assert_eq!(config.expiration, Duration::from_secs(600));
-    assert_eq!(config.drop_queue_capacity.get(), 100);
+    assert_eq!(config.drop_queue.drops(), 100);
     assert_eq!(config.metrics_address, "0.0.0.0:9090".parse().unwrap());
     assert_eq!(config.log_level, log::LevelFilter::Info);
     assert_eq!(config.sink, SinkKind::Stdout);
@@ -271,5 +271,157 @@ fn bad_nflog_settings_name_their_variable() {
     for (flag, message) in cases {
         let error = parse(&["--log-source=nflog", flag]).unwrap_err();
         assert_eq!(error.to_string(), message, "{flag}");
+    }
+}
+
+#[test]
+fn journal_directory_alone_selects_journald_as_the_original_did() {
+    let journal = tempfile::tempdir().unwrap();
+    let directory = format!("--journal-directory={}", journal.path().display());
+    let config = parse(&[&directory]).unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Journald {
+            directory: Some(journal.path().to_path_buf()),
+        }
+    );
+    // Also with IPTABLES_LOG_PATH left over from a file deployment: the original read the journal.
+    let config = parse(&[&directory, "--iptables-log-path=/var/log/iptables.log"]).unwrap();
+    assert_eq!(
+        config.source,
+        SourceConfig::Journald {
+            directory: Some(journal.path().to_path_buf()),
+        }
+    );
+}
+
+#[test]
+fn an_explicit_log_source_wins_over_journal_directory() {
+    let journal = tempfile::tempdir().unwrap();
+    let directory = format!("--journal-directory={}", journal.path().display());
+    let config = parse(&["--log-source=file", &directory, "--iptables-log-path=/l"]).unwrap();
+    assert_eq!(config.source.name(), "file");
+    let config = parse(&["--log-source=kmsg", &directory]).unwrap();
+    assert_eq!(config.source.name(), "kmsg");
+    // An empty JOURNAL_DIRECTORY is unset (a manifest's `value: ""`): the default stays file.
+    let error = parse(&["--journal-directory="]).unwrap_err();
+    assert_eq!(error.variable, "IPTABLES_LOG_PATH");
+}
+
+/// A kubeconfig as a host service gets one: a cluster, a token, a current context.
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: \"https://10.0.0.1:6443\"}
+users:
+- name: agent
+  user: {token: abc}
+contexts:
+- name: agent@prod
+  context: {cluster: prod, user: agent}
+current-context: agent@prod
+";
+
+#[test]
+fn a_readable_kubeconfig_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, KUBECONFIG).unwrap();
+    let flag = format!("--kubeconfig={}", path.display());
+    let config = parse(&["--iptables-log-path=/l", &flag]).unwrap();
+    let SinkKind::Kubernetes(kubernetes) = config.sink else {
+        panic!("expected the kubernetes sink, got {:?}", config.sink);
+    };
+    assert_eq!(kubernetes.kubeconfig, Some(path));
+}
+
+#[test]
+fn a_kubeconfig_that_cannot_be_used_names_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let missing = dir.path().join("missing").display().to_string();
+    let directory = dir.path().display().to_string();
+    let garbage = write("garbage", "clusters: [unclosed\n");
+    let empty = write("empty", "");
+    let no_server = write(
+        "no-server",
+        &KUBECONFIG.replace("{server: \"https://10.0.0.1:6443\"}", "{}"),
+    );
+    let cases = [
+        (
+            &missing,
+            "cannot be read: No such file or directory (os error 2)",
+        ),
+        (&directory, "cannot be read: Is a directory (os error 21)"),
+        (
+            &empty,
+            "cannot be used: failed to determine current context",
+        ),
+        (
+            &no_server,
+            "cannot be used: cluster url is missing on selected cluster",
+        ),
+    ];
+    for (path, problem) in cases {
+        let flag = format!("--kubeconfig={path}");
+        let error = parse(&["--iptables-log-path=/l", &flag]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("invalid KUBECONFIG={path:?}: {problem}")
+        );
+    }
+    let flag = format!("--kubeconfig={garbage}");
+    let error = parse(&["--iptables-log-path=/l", &flag]).unwrap_err();
+    assert_eq!(error.variable, "KUBECONFIG");
+    assert!(
+        error.problem.starts_with("is not a kubeconfig: "),
+        "{error}"
+    );
+    assert!(!error.to_string().contains('\n'), "one line: {error}");
+}
+
+#[test]
+fn a_kubeconfig_is_not_read_when_events_go_to_stdout() {
+    // The systemd unit always hands one over; with EVENT_SINK=stdout it may be empty or absent.
+    let config = parse(&[
+        "--iptables-log-path=/l",
+        "--kubeconfig=/nonexistent/kubeconfig",
+        "--event-sink=stdout",
+    ])
+    .unwrap();
+    assert_eq!(config.sink, SinkKind::Stdout);
+}
+
+#[test]
+fn a_kube_api_server_that_is_no_http_url_names_kube_api_server() {
+    for server in [
+        "https://",
+        "https://api example:6443",
+        "https://api.example:port",
+        "ftp://api.example",
+        "api.example.com:6443",
+    ] {
+        let flag = format!("--kube-api-server={server}");
+        let error = parse(&["--iptables-log-path=/l", &flag]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("invalid KUBE_API_SERVER={server:?}: must be an http:// or https:// URL"),
+        );
+    }
+    for server in [
+        "http://127.0.0.1:8080",
+        "https://api.example.com",
+        "https://[::1]:6443/prefix",
+    ] {
+        let flag = format!("--kube-api-server={server}");
+        assert!(
+            parse(&["--iptables-log-path=/l", &flag]).is_ok(),
+            "{server}"
+        );
     }
 }

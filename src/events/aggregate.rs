@@ -28,8 +28,8 @@ use crate::events::replay::{PendingMarks, Written};
 use crate::events::rollup::RollUp;
 use crate::events::storm::{Group, Route, StormBound};
 use crate::model::{
-    Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, PodIdentifier, PodInfo,
-    Position, Transport, WriteResult,
+    Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, MAX_EVENT_COUNT, PodIdentifier,
+    PodInfo, Position, Transport, WriteResult,
 };
 
 /// The longest pod name prefix of an Event name, which leaves room for the checksum within the 253
@@ -216,7 +216,7 @@ impl Aggregator {
         }
         let unnamed_peer = route == Route::Own && named_by_its_ip(side.peer);
         if let Some(pending) = self.pending.get_mut(&name) {
-            pending.count += u64::from(drops);
+            pending.count = pending.count.saturating_add(u64::from(drops));
             pending.first_seen = pending.first_seen.min(time);
             pending.last_seen = pending.last_seen.max(time);
             pending.marks.add(mark, drops);
@@ -339,7 +339,10 @@ impl Aggregator {
                 pending.message = text.message(rollup, &pending.pod.namespace);
             }
         }
-        let count = u32::try_from(pending.count).unwrap_or(u32::MAX);
+        // The API counts in int32: a larger count goes out in several writes, each raising the Event.
+        let count = u32::try_from(pending.count)
+            .unwrap_or(MAX_EVENT_COUNT)
+            .min(MAX_EVENT_COUNT);
         let first_batch = pending.first_batch;
         let write = if u64::from(count) < pending.count {
             // More than one write can carry: the rest waits, still pending, for this one's outcome.

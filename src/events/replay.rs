@@ -43,13 +43,13 @@ impl PendingMarks {
         let Some(mark) = mark else { return };
         raise(&mut self.through, mark);
         if let Some(each) = &mut self.each {
-            for _ in 0..drops {
-                if each.len() < MAX_KEPT_MARKS {
-                    each.push(mark);
-                } else {
-                    self.unkept = self.unkept.saturating_add(1);
-                }
-            }
+            // Counted, not looped: one line may stand for up to u32::MAX drops (Antrea's
+            // `[N packets in D]`), which one at a time would stall the stage for seconds.
+            let drops = drops as usize;
+            let kept = drops.min(MAX_KEPT_MARKS.saturating_sub(each.len()));
+            each.extend(std::iter::repeat_n(mark, kept));
+            let unkept = u32::try_from(drops - kept).unwrap_or(u32::MAX);
+            self.unkept = self.unkept.saturating_add(unkept);
         }
     }
 
@@ -139,5 +139,21 @@ mod tests {
         let marks = pending.take();
         assert_eq!(marks.each.len(), MAX_KEPT_MARKS);
         assert_eq!(marks.unkept, 5);
+    }
+
+    #[test]
+    fn a_line_standing_for_u32_max_drops_keeps_the_cap_and_counts_the_rest() {
+        let mut pending = PendingMarks::new(false);
+        pending.add(Some(mark(7, 1)), 3);
+        pending.add(Some(mark(7, 2)), u32::MAX);
+        pending.add(Some(mark(7, 3)), u32::MAX);
+        let marks = pending.take();
+        assert_eq!(marks.each.len(), MAX_KEPT_MARKS);
+        assert_eq!(
+            marks.each[..4],
+            [mark(7, 1), mark(7, 1), mark(7, 1), mark(7, 2)]
+        );
+        assert_eq!(marks.unkept, u32::MAX);
+        assert_eq!(marks.through, [mark(7, 3)]);
     }
 }

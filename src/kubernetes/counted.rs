@@ -3,8 +3,10 @@
 //! most [`MAX_CONTENTS`], the newest kept); a drop of a write at or below what the Event recorded for
 //! its content was counted by an earlier run and is not added again.
 
+use serde_json::Value;
+
 use crate::events::replay::raise;
-use crate::model::{EventWrite, Mark};
+use crate::model::{EventWrite, MAX_EVENT_COUNT, Mark};
 
 /// Contents an Event remembers at most, the oldest forgotten first. An Event counts the drops of one
 /// time bucket (`REPEATED_EVENTS_INTERVAL_MINUTES`), so it needs one mark per content (file, journal
@@ -59,7 +61,23 @@ pub(super) fn uncounted(write: &EventWrite, stored: &[Mark]) -> u32 {
     };
     let kept = u32::try_from(each.len()).unwrap_or(u32::MAX);
     let new = u32::try_from(each.iter().filter(|mark| !counted(mark)).count()).unwrap_or(u32::MAX);
-    new + write.count.saturating_sub(kept)
+    new.saturating_add(write.count.saturating_sub(kept))
+}
+
+/// An Event's `count` raised by `added`, stopping at what the API can hold (an int32): a count
+/// past it would be refused, and the write retried for ever.
+pub(super) fn raised(count: u32, added: u32) -> u32 {
+    count.saturating_add(added).min(MAX_EVENT_COUNT)
+}
+
+/// The `count` of an Event as the API answered it: at most [`MAX_EVENT_COUNT`]; 1 when it says none
+/// (an Event counts at least itself).
+pub(super) fn stored_count(event: &Value) -> u32 {
+    event["count"].as_u64().map_or(1, |count| {
+        u32::try_from(count)
+            .unwrap_or(MAX_EVENT_COUNT)
+            .min(MAX_EVENT_COUNT)
+    })
 }
 
 /// What the Event has counted through once `write` is added to what it recorded.
@@ -158,5 +176,29 @@ mod tests {
         assert_eq!(parse_through(&through_text(&through)), through);
         assert_eq!(parse_through("not:a,mark"), []);
         assert_eq!(parse_through(""), []);
+    }
+
+    #[test]
+    fn counts_stop_at_the_apis_int32_instead_of_wrapping() {
+        let max = i32::MAX as u32;
+        assert_eq!(raised(41, 1), 42);
+        assert_eq!(raised(max - 1, 1), max);
+        assert_eq!(raised(max - 1, 5), max);
+        assert_eq!(raised(max, max), max);
+        assert_eq!(raised(u32::MAX, 1), max);
+    }
+
+    #[test]
+    fn a_stored_count_is_read_as_at_most_the_apis_int32() {
+        let max = i32::MAX as u32;
+        assert_eq!(stored_count(&serde_json::json!({"count": 7})), 7);
+        assert_eq!(stored_count(&serde_json::json!({"count": max})), max);
+        // Not from the API, but not to be cut to its low 32 bits either (5e9 as u32 is 705032704).
+        assert_eq!(
+            stored_count(&serde_json::json!({"count": 5_000_000_000u64})),
+            max
+        );
+        assert_eq!(stored_count(&serde_json::json!({"count": -3})), 1);
+        assert_eq!(stored_count(&serde_json::json!({})), 1);
     }
 }

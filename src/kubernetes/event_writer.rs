@@ -30,9 +30,12 @@ use serde_json::{Value, json};
 
 use super::KubeSettings;
 use super::backoff::{Backoff, parse_retry_after};
-use super::counted::{Stored, parse_through, through_after, through_text, uncounted};
+use super::counted::{
+    Stored, parse_through, raised, stored_count, through_after, through_text, uncounted,
+};
+use super::write_tasks::WriteTasks;
 use crate::metrics::Metrics;
-use crate::model::{EventOutcome, EventWrite, Mark, WriteResult};
+use crate::model::{EventOutcome, EventWrite, MAX_EVENT_COUNT, Mark, WriteResult};
 
 /// Counts remembered for Events not written for this long are forgotten (a later write then learns
 /// the count again from a 409 and a GET).
@@ -62,7 +65,7 @@ pub async fn write_events(
         Utc::now().timestamp_nanos_opt().unwrap_or_default()
     )
     .into();
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = WriteTasks::default();
     loop {
         // The channel is crossbeam's: wait for it on the blocking pool, a short while at a time.
         let receiver = writes.clone();
@@ -79,8 +82,8 @@ pub async fn write_events(
                     metrics: metrics.clone(),
                 };
                 let outcomes = outcomes.clone();
-                tasks.spawn(async move {
-                    let ticket = write.ticket;
+                let (ticket, name) = (write.ticket, write.name.clone());
+                tasks.spawn(ticket, &name, async move {
                     if let Some(result) = writer.write(&write).await {
                         let through = match result {
                             WriteResult::Accepted { .. } => writer
@@ -101,7 +104,15 @@ pub async fn write_events(
             Ok(Err(RecvTimeoutError::Timeout)) => {}
             Ok(Err(RecvTimeoutError::Disconnected)) | Err(_) => break,
         }
-        while tasks.try_join_next().is_some() {}
+        for panicked in tasks.reap() {
+            // What the panicked write knew of its Event may be half updated: the next write learns
+            // it again (a 409 and a GET).
+            known
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .remove(&panicked.name);
+            let _ = outcomes.send(panicked.outcome);
+        }
         forget_old_counts(&known);
     }
     // The events stage has ended: writes still retrying have nobody to report to.
@@ -164,18 +175,23 @@ impl Writer {
                         return Some(WriteResult::Accepted { created: false });
                     }
                     let through = through_after(write, &stored.through);
-                    let answer = self
-                        .patch(write, stored.count.saturating_add(added), &through, stored)
-                        .await;
+                    let count = raised(stored.count, added);
+                    let lost = added - count.saturating_sub(stored.count);
+                    if lost > 0 {
+                        log::warn!(
+                            "Event {} holds the most the API can count ({MAX_EVENT_COUNT}): {lost} \
+                             of {added} drops are not added to it",
+                            write.name,
+                        );
+                    }
+                    let answer = self.patch(write, count, &through, stored).await;
                     (answer, added)
                 }
             };
             match answer {
                 Answer::Done(event) => {
                     let stored = known.as_ref();
-                    let total = stored
-                        .map_or(0, |stored| stored.count)
-                        .saturating_add(added);
+                    let total = raised(stored.map_or(0, |stored| stored.count), added);
                     let through = through_after(write, stored.map_or(&[], |s| &s.through));
                     let version = resource_version(&event);
                     self.remember(
@@ -320,7 +336,7 @@ impl Writer {
             .get(&write.name, &GetParams::default());
         match self.send(request).await {
             Answer::Done(event) => {
-                let count = event["count"].as_u64().unwrap_or(1) as u32;
+                let count = stored_count(&event);
                 let annotations = &event["metadata"]["annotations"];
                 let id = annotations[WRITE_ID_ANNOTATION].as_str();
                 let through = annotations[COUNTED_THROUGH_ANNOTATION]
@@ -452,6 +468,6 @@ fn event_body(
         "reportingInstance": settings.node_name,
         "firstTimestamp": timestamp(write.first_seen),
         "lastTimestamp": timestamp(write.last_seen),
-        "count": write.count,
+        "count": write.count.min(MAX_EVENT_COUNT),
     })
 }

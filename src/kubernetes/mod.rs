@@ -9,6 +9,7 @@ mod counted;
 mod event_writer;
 mod pod_watch;
 mod policy_watch;
+mod write_tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::resolve::pods::PodIndex;
 use crate::resolve::policies::PolicyIndex;
 use crate::stop::Stop;
 
+pub use client::{api_server_url, check_kubeconfig};
 pub use pod_watch::READY_CONDITION;
 
 /// Everything the Kubernetes thread needs, from `config.rs`.

@@ -15,9 +15,10 @@
 
 use std::net::IpAddr;
 
-use chrono::{FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::NotDrop;
+use super::time::LocalZone;
 use crate::model::{
     Packet, PacketDrop, Policy, PolicyDirection, PolicyKind, Protocol, Transport, Verdict,
 };
@@ -45,8 +46,9 @@ pub fn looks_like(line: &str) -> bool {
         })
 }
 
-/// Parses one audit line; `local_offset` is the zone its time is in.
-pub fn parse(line: &str, local_offset: FixedOffset) -> Result<PacketDrop, NotDrop> {
+/// Parses one audit line; `zone` is the zone its time is in (the node's: Antrea's agent writes its
+/// local time without a zone), `now` settles the hour a clock set back shows twice.
+pub fn parse(line: &str, zone: &LocalZone, now: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
     let (fields, repeats) = split_repeats(line)?;
     let tokens: Vec<&str> = fields.split_whitespace().collect();
     if tokens.len() != TOKENS {
@@ -80,9 +82,8 @@ pub fn parse(line: &str, local_offset: FixedOffset) -> Result<PacketDrop, NotDro
     };
     let time = NaiveDateTime::parse_from_str(&format!("{date} {clock}"), "%Y/%m/%d %H:%M:%S%.f")
         .ok()
-        .and_then(|naive| naive.and_local_timezone(local_offset).single())
-        .ok_or(NotDrop::BadTimestamp)?
-        .with_timezone(&Utc);
+        .and_then(|naive| zone.instant(naive, now))
+        .ok_or(NotDrop::BadTimestamp)?;
     let protocol = match protocol {
         "TCP" => Protocol::Tcp,
         "UDP" => Protocol::Udp,
@@ -169,13 +170,18 @@ fn policy(reference: &str, rule: &str, direction: Option<PolicyDirection>) -> Op
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, TimeZone};
+    use chrono::TimeZone;
     use proptest::prelude::*;
 
     use super::*;
 
-    fn utc() -> FixedOffset {
-        FixedOffset::east_opt(0).unwrap()
+    fn utc() -> LocalZone {
+        LocalZone::utc()
+    }
+
+    /// Any time: only a clock set back needs `now`, and UTC never is.
+    fn now() -> DateTime<Utc> {
+        at("2026-12-02 12:00:00")
     }
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -190,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_reject_by_an_antrea_policy_names_it_its_rule_and_direction() {
-        let drop = parse(ANP_REJECT, utc()).unwrap();
+        let drop = parse(ANP_REJECT, &utc(), now()).unwrap();
         assert_eq!(drop.verdict, Some(Verdict::Reject));
         assert_eq!(drop.time, at("2023-07-04 12:45:21.804416"));
         assert_eq!(drop.count, 1);
@@ -218,7 +224,7 @@ mod tests {
 
     #[test]
     fn kubernetes_default_isolation_is_a_drop_without_a_policy_name() {
-        let drop = parse(K8S_DEFAULT_DROP, utc()).unwrap();
+        let drop = parse(K8S_DEFAULT_DROP, &utc(), now()).unwrap();
         assert_eq!(drop.verdict, Some(Verdict::Drop));
         assert_eq!(drop.policy, None);
         assert_eq!(drop.packet.protocol, Protocol::Icmp);
@@ -228,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_held_back_repeat_stands_for_its_packets() {
-        let drop = parse(ANP_REPEATED, utc()).unwrap();
+        let drop = parse(ANP_REPEATED, &utc(), now()).unwrap();
         assert_eq!(drop.count, 2);
         assert_eq!(drop.packet.protocol, Protocol::Icmp);
         assert_eq!(
@@ -236,19 +242,19 @@ mod tests {
             Some(PolicyDirection::Egress)
         );
         let many = ANP_REJECT.to_string() + " [120 packets in 1.2s]";
-        assert_eq!(parse(&many, utc()).unwrap().count, 120);
+        assert_eq!(parse(&many, &utc(), now()).unwrap().count, 120);
     }
 
     #[test]
     fn allowed_connections_are_no_drops() {
-        assert_eq!(parse(K8S_ALLOW, utc()), Err(NotDrop::NotDropped));
+        assert_eq!(parse(K8S_ALLOW, &utc(), now()), Err(NotDrop::NotDropped));
         assert!(looks_like(K8S_ALLOW));
     }
 
     #[test]
     fn cluster_wide_policies_ipv6_and_the_agent_zone() {
         let line = "2026/12/02 10:00:00.000001 AntreaPolicyIngressRule AntreaClusterNetworkPolicy:isolate-all DropAll Ingress Drop 44900 shop/web-0 fd00::1 40000 fd00::2 443 UDP 48 <nil>";
-        let drop = parse(line, FixedOffset::east_opt(3600).unwrap()).unwrap();
+        let drop = parse(line, &LocalZone::fixed(3600), now()).unwrap();
         assert_eq!(drop.time, at("2026-12-02 09:00:00.000001"));
         assert_eq!(drop.packet.src, "fd00::1".parse::<IpAddr>().unwrap());
         assert_eq!(drop.packet.protocol, Protocol::Udp);
@@ -259,7 +265,7 @@ mod tests {
             .replace("UDP", "SCTP")
             .replace("40000 fd00::2 443", "<nil> fd00::2 <nil>");
         assert_eq!(
-            parse(&sctp, utc()).unwrap().packet.transport,
+            parse(&sctp, &utc(), now()).unwrap().packet.transport,
             Transport::None
         );
     }
@@ -267,17 +273,29 @@ mod tests {
     #[test]
     fn malformed_lines_say_what_is_wrong() {
         let missing = ANP_REJECT.replace(" tcp-log-label", "");
-        assert_eq!(parse(&missing, utc()), Err(NotDrop::MissingField("antrea")));
+        assert_eq!(
+            parse(&missing, &utc(), now()),
+            Err(NotDrop::MissingField("antrea"))
+        );
         let port = ANP_REJECT.replace("53646", "x");
-        assert_eq!(parse(&port, utc()), Err(NotDrop::BadField("port")));
+        assert_eq!(parse(&port, &utc(), now()), Err(NotDrop::BadField("port")));
         let address = ANP_REJECT.replace("10.10.1.14", "10.10.1");
-        assert_eq!(parse(&address, utc()), Err(NotDrop::BadField("DST")));
+        assert_eq!(
+            parse(&address, &utc(), now()),
+            Err(NotDrop::BadField("DST"))
+        );
         let protocol = ANP_REJECT.replace(" TCP ", " UnknownProtocol ");
-        assert_eq!(parse(&protocol, utc()), Err(NotDrop::BadField("PROTO")));
+        assert_eq!(
+            parse(&protocol, &utc(), now()),
+            Err(NotDrop::BadField("PROTO"))
+        );
         let time = ANP_REJECT.replace("12:45:21", "25:45:21");
-        assert_eq!(parse(&time, utc()), Err(NotDrop::BadTimestamp));
+        assert_eq!(parse(&time, &utc(), now()), Err(NotDrop::BadTimestamp));
         let repeats = ANP_REJECT.to_string() + " [0 packets in 1s]";
-        assert_eq!(parse(&repeats, utc()), Err(NotDrop::BadField("packets")));
+        assert_eq!(
+            parse(&repeats, &utc(), now()),
+            Err(NotDrop::BadField("packets"))
+        );
     }
 
     #[test]
@@ -297,7 +315,7 @@ mod tests {
         #[test]
         fn no_line_panics(line in ".{0,200}") {
             let _ = looks_like(&line);
-            let _ = parse(&line, utc());
+            let _ = parse(&line, &utc(), now());
         }
 
         #[test]
@@ -307,7 +325,7 @@ mod tests {
             if line.is_char_boundary(cut) {
                 line.insert_str(cut, &junk);
             }
-            let _ = parse(&line, utc());
+            let _ = parse(&line, &utc(), now());
         }
     }
 }

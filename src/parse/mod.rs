@@ -1,7 +1,7 @@
 //! Parsing: a pure function from one log line to a [`PacketDrop`], or the reason it is not one.
 //!
-//! No I/O, no clock, no configuration lookups: the caller passes the prefixes and layout once
-//! ([`Parser::new`]) and, for timestamps without a year, the current time.
+//! No I/O, no clock, no configuration lookups: the caller passes the prefixes, layout and local zone
+//! once ([`Parser::new`]) and, for timestamps without a year or a zone, the current time.
 
 pub mod antrea;
 pub mod aws;
@@ -11,11 +11,11 @@ pub mod policy;
 pub mod stage;
 pub mod time;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use memchr::memmem::Finder;
 
 use crate::model::PacketDrop;
-pub use time::{LayoutError, TimeLayout};
+pub use time::{LayoutError, LocalZone, TimeLayout};
 use time::{is_whitespace, skip_whitespace};
 
 /// Why a line is not handed on as a drop. `reason()` is the metric label.
@@ -80,7 +80,7 @@ impl LogFormat {
 pub struct Parser {
     prefixes: Vec<Prefix>,
     layout: TimeLayout,
-    local_offset: FixedOffset,
+    zone: LocalZone,
     fields_start: Finder<'static>,
     format: LogFormat,
 }
@@ -105,8 +105,8 @@ struct Found {
 }
 
 impl Parser {
-    /// `local_offset` is applied to timestamps that carry no zone (RFC 3164 `Jan _2 15:04:05`).
-    pub fn new(prefixes: Vec<String>, layout: TimeLayout, local_offset: FixedOffset) -> Parser {
+    /// `zone` is the zone of timestamps that carry none (RFC 3164 `Jan _2 15:04:05`).
+    pub fn new(prefixes: Vec<String>, layout: TimeLayout, zone: LocalZone) -> Parser {
         let prefixes = prefixes
             .into_iter()
             .map(|configured| {
@@ -118,7 +118,7 @@ impl Parser {
         Parser {
             prefixes,
             layout,
-            local_offset,
+            zone,
             fields_start: Finder::new("IN=").into_owned(),
             format: LogFormat::Auto,
         }
@@ -134,13 +134,13 @@ impl Parser {
     pub fn parse_line(&self, line: &str, now: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
         match self.format {
             LogFormat::Netfilter => self.parse_netfilter_line(line, now),
-            LogFormat::Antrea => antrea::parse(line, self.local_offset),
+            LogFormat::Antrea => antrea::parse(line, &self.zone, now),
             LogFormat::Ovn => ovn::parse(line, None),
             LogFormat::Aws => aws::parse(line),
             LogFormat::Auto => match self.parse_netfilter_line(line, now) {
                 Err(NotDrop::NoPrefix) if ovn::looks_like(line) => ovn::parse(line, None),
                 Err(NotDrop::NoPrefix) if antrea::looks_like(line) => {
-                    antrea::parse(line, self.local_offset)
+                    antrea::parse(line, &self.zone, now)
                 }
                 Err(NotDrop::NoPrefix) if aws::looks_like(line) => aws::parse(line),
                 parsed => parsed,
@@ -157,7 +157,7 @@ impl Parser {
         let first = self.find(line, 0).ok_or(NotDrop::NoPrefix)?;
         let (time, time_end) = self
             .layout
-            .parse_at_start(line, self.local_offset, now)
+            .parse_at_start(line, &self.zone, now)
             .ok_or(NotDrop::BadTimestamp)?;
         let bytes = line.as_bytes();
         let host_start = skip_whitespace(bytes, time_end);
@@ -182,7 +182,8 @@ impl Parser {
     pub fn parse_message(&self, message: &str, time: DateTime<Utc>) -> Result<PacketDrop, NotDrop> {
         match self.format {
             LogFormat::Ovn => ovn::parse(message, Some(time)),
-            LogFormat::Antrea => antrea::parse(message, self.local_offset),
+            // The source's time for the message stands in for the clock.
+            LogFormat::Antrea => antrea::parse(message, &self.zone, time),
             LogFormat::Aws => aws::parse(message),
             LogFormat::Netfilter | LogFormat::Auto => match self.find(message, 0) {
                 Some(found) => self.drop_at(message, found, time, None),

@@ -10,7 +10,7 @@ pub mod labels;
 pub mod pods;
 pub mod policies;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -25,6 +25,8 @@ use policies::PolicyIndex;
 
 /// Namespaces that get a `packet_drops_count` label value of their own; later ones are `other`.
 pub const MAX_NAMESPACE_LABELS: usize = 200;
+/// Distinct `packet_drops_count{src,dst}` pairs, at most; later pairs are counted as `other`/`other`.
+pub const MAX_NAMESPACE_PAIRS: usize = 1_000;
 
 /// Thread body: waits for the index to sync (returns if stopped first), then locates every drop.
 /// Returns when `input` is disconnected or `output`'s receiver is gone.
@@ -41,7 +43,7 @@ pub fn run(
         log::info!("stopped before the pod index synced");
         return;
     }
-    let mut labels = NamespaceLabels::new(MAX_NAMESPACE_LABELS);
+    let mut labels = NamespaceLabels::new(MAX_NAMESPACE_LABELS, MAX_NAMESPACE_PAIRS);
     let mut policy_labels = PolicyLabels::new(MAX_POLICY_LABELS);
     for batch in input {
         let items = batch
@@ -49,8 +51,7 @@ pub fn run(
             .into_iter()
             .map(|drop| {
                 let located = locate(drop, &index, &policies, &dns);
-                let src = labels.of(&located.src);
-                let dst = labels.of(&located.dst);
+                let [src, dst] = labels.pair(&located.src, &located.dst);
                 let drops = u64::from(located.drop.count);
                 metrics
                     .packet_drops
@@ -114,12 +115,23 @@ fn locate(drop: PacketDrop, index: &PodIndex, policies: &PolicyIndex, dns: &Reve
     }
 }
 
-/// The `packet_drops_count` label for an endpoint: its namespace for a pod, `node` or `external`
-/// otherwise. Only the first `cap` namespaces seen get a label value of their own, so a cluster with
-/// many namespaces cannot grow the metric without bound; later ones share `other`.
+/// The `packet_drops_count{src,dst}` labels of a drop: each end's namespace for a pod, `node` or
+/// `external` otherwise. The metric must not grow without bound on a cluster with many namespaces:
+/// only the first `cap` namespaces seen get a label value of their own (later ones share `other`),
+/// and only the first `pair_cap` pairs of values a series of their own.
+///
+/// A pair past the cap is counted as `other`/`other`, both ends, rather than keeping one end: that
+/// gives a hard bound of `pair_cap + 1` series whatever the order drops come in (keeping `src` with
+/// `dst="other"` would add up to a series per label value on each side), the pairs seen first keep
+/// counting in their own series, and every drop is still counted once. `other`/`other` above zero
+/// says the bound was reached.
 pub struct NamespaceLabels {
     cap: usize,
-    known: HashSet<String>,
+    pair_cap: usize,
+    /// Namespaces with a label value of their own, each numbered (after the fixed values) so that
+    /// a pair is two numbers.
+    known: HashMap<String, usize>,
+    pairs: HashSet<(usize, usize)>,
 }
 
 impl NamespaceLabels {
@@ -127,27 +139,45 @@ impl NamespaceLabels {
     pub const EXTERNAL: &'static str = "external";
     pub const OTHER: &'static str = "other";
 
-    pub fn new(cap: usize) -> NamespaceLabels {
+    pub fn new(cap: usize, pair_cap: usize) -> NamespaceLabels {
         NamespaceLabels {
             cap,
-            known: HashSet::new(),
+            pair_cap,
+            known: HashMap::new(),
+            pairs: HashSet::new(),
         }
     }
 
-    pub fn of<'a>(&mut self, endpoint: &'a Endpoint) -> &'a str {
+    /// `[src, dst]` for a drop from `src` to `dst`.
+    pub fn pair<'a>(&mut self, src: &'a Endpoint, dst: &'a Endpoint) -> [&'a str; 2] {
+        let (src, src_number) = self.label(src);
+        let (dst, dst_number) = self.label(dst);
+        let pair = (src_number, dst_number);
+        if self.pairs.contains(&pair) {
+            return [src, dst];
+        }
+        if self.pairs.len() < self.pair_cap {
+            self.pairs.insert(pair);
+            return [src, dst];
+        }
+        [Self::OTHER, Self::OTHER]
+    }
+
+    /// One end's label value, and its number: 0 to 2 for the fixed values, then the namespaces in
+    /// the order first seen.
+    fn label<'a>(&mut self, endpoint: &'a Endpoint) -> (&'a str, usize) {
         match endpoint {
-            Endpoint::Pod(pod) => {
-                if self.known.contains(&pod.namespace) {
-                    &pod.namespace
-                } else if self.known.len() < self.cap {
-                    self.known.insert(pod.namespace.clone());
-                    &pod.namespace
-                } else {
-                    Self::OTHER
+            Endpoint::Node { .. } => (Self::NODE, 0),
+            Endpoint::External { .. } => (Self::EXTERNAL, 1),
+            Endpoint::Pod(pod) => match self.known.get(&pod.namespace) {
+                Some(number) => (&pod.namespace, *number),
+                None if self.known.len() < self.cap => {
+                    let number = 3 + self.known.len();
+                    self.known.insert(pod.namespace.clone(), number);
+                    (&pod.namespace, number)
                 }
-            }
-            Endpoint::Node { .. } => Self::NODE,
-            Endpoint::External { .. } => Self::EXTERNAL,
+                None => (Self::OTHER, 2),
+            },
         }
     }
 }

@@ -300,8 +300,49 @@ fn the_201st_namespace_is_counted_as_other() {
 }
 
 #[test]
+fn namespace_pairs_past_the_cap_are_counted_as_other_to_other() {
+    // 60 namespaces, each talking to every one: 3,600 pairs, far fewer than 200 × 200.
+    let namespaces: Vec<String> = (0..60).map(|n| format!("team-{n:02}")).collect();
+    let records = namespaces
+        .iter()
+        .enumerate()
+        .map(|(n, namespace)| running(pod(namespace, "api-0", false), &format!("10.3.0.{n}")))
+        .collect();
+    let stage = start(records);
+    for src in 0..60 {
+        let drops = (0..60)
+            .map(|dst| drop_between(&format!("10.3.0.{src}"), &format!("10.3.0.{dst}")))
+            .collect();
+        stage.pass(drops, src);
+    }
+    // A pair counted before the cap keeps its labels.
+    stage.pass(vec![drop_between("10.3.0.0", "10.3.0.1")], 60);
+    let metrics = stage.finish();
+
+    let text = metrics.render();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("packet_drops_count{"))
+        .collect();
+    assert_eq!(series.len(), MAX_NAMESPACE_PAIRS + 1, "{text}");
+    // The first 1,000 pairs in the order seen: team-00 to team-16 to every namespace (17 × 60 =
+    // 1,020 pairs), less the last 20 of team-16.
+    assert_eq!(drops_counted(&metrics, "team-00", "team-01"), 2);
+    assert_eq!(drops_counted(&metrics, "team-16", "team-39"), 1);
+    assert_eq!(drops_counted(&metrics, "team-16", "team-40"), 0);
+    assert_eq!(drops_counted(&metrics, "team-59", "team-59"), 0);
+    assert_eq!(drops_counted(&metrics, "other", "other"), 3600 - 1000);
+    // Every drop is counted once.
+    let total: u64 = series
+        .iter()
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 3601);
+}
+
+#[test]
 fn namespace_labels_are_capped_but_node_and_external_are_not() {
-    let mut labels = NamespaceLabels::new(1);
+    let mut labels = NamespaceLabels::new(1, 100);
     let first = Endpoint::Pod(Arc::new(pod("shop", "web-0", false)));
     let second = Endpoint::Pod(Arc::new(pod("data", "db-0", false)));
     let node = Endpoint::Node {
@@ -312,11 +353,26 @@ fn namespace_labels_are_capped_but_node_and_external_are_not() {
         ip: ip("198.51.100.9"),
         name: "198.51.100.9".to_string(),
     };
-    assert_eq!(labels.of(&first), "shop");
-    assert_eq!(labels.of(&second), "other");
-    assert_eq!(labels.of(&node), "node");
-    assert_eq!(labels.of(&external), "external");
-    assert_eq!(labels.of(&first), "shop");
+    assert_eq!(labels.pair(&first, &second), ["shop", "other"]);
+    assert_eq!(labels.pair(&node, &external), ["node", "external"]);
+    assert_eq!(labels.pair(&second, &first), ["other", "shop"]);
+}
+
+#[test]
+fn pairs_past_the_cap_are_other_to_other_and_known_pairs_keep_theirs() {
+    let mut labels = NamespaceLabels::new(100, 2);
+    let shop = Endpoint::Pod(Arc::new(pod("shop", "web-0", false)));
+    let data = Endpoint::Pod(Arc::new(pod("data", "db-0", false)));
+    let external = Endpoint::External {
+        ip: ip("198.51.100.9"),
+        name: "198.51.100.9".to_string(),
+    };
+    assert_eq!(labels.pair(&shop, &data), ["shop", "data"]);
+    assert_eq!(labels.pair(&external, &shop), ["external", "shop"]);
+    assert_eq!(labels.pair(&data, &shop), ["other", "other"]);
+    assert_eq!(labels.pair(&shop, &external), ["other", "other"]);
+    assert_eq!(labels.pair(&shop, &data), ["shop", "data"]);
+    assert_eq!(labels.pair(&external, &shop), ["external", "shop"]);
 }
 
 #[test]

@@ -10,5 +10,6 @@ mod journald_source;
 mod kernel;
 mod kmsg_source;
 mod kubernetes;
+mod migration;
 mod nflog_source;
 mod support;

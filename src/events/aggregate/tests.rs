@@ -233,13 +233,13 @@ fn new_events_beyond_max_pending_are_shed_and_settled_but_repeats_still_count() 
 }
 
 #[test]
-fn a_count_beyond_u32_goes_out_in_two_writes() {
+fn a_count_beyond_the_apis_int32_goes_out_in_two_writes() {
     let mut events = aggregator(10);
     events.add_batch(batch(vec![web_to_example(80, 0)], 10));
-    let total = u64::from(u32::MAX) + 5;
+    let total = i32::MAX as u64 + 5;
     events.pending.values_mut().for_each(|p| p.count = total);
     let first = events.next_write().unwrap();
-    assert_eq!(first.count, u32::MAX);
+    assert_eq!(first.count, i32::MAX as u32);
     assert_eq!(events.next_write(), None);
     events.settle(&accepted(&first));
     assert_eq!(events.take_ack(), None);
@@ -250,6 +250,24 @@ fn a_count_beyond_u32_goes_out_in_two_writes() {
         result: WriteResult::Shed { reason: "rejected" },
         through: Vec::new(),
     });
+    assert_eq!(events.take_ack(), Some(position(10)));
+}
+
+#[test]
+fn lines_standing_for_u32_max_drops_each_are_written_in_int32_sized_writes() {
+    // Antrea's `[N packets in D]` makes one line N drops; two of the largest N.
+    let mut events = aggregator(10);
+    let mut drop = web_to_example(80, 0);
+    drop.drop.count = u32::MAX;
+    events.add_batch(batch(vec![drop.clone(), drop], 10));
+    let mut counts = Vec::new();
+    while let Some(write) = events.next_write() {
+        counts.push(write.count);
+        events.settle(&accepted(&write));
+    }
+    let max = i32::MAX as u32;
+    // 2 × (2^32 − 1) = 4 × (2^31 − 1) + 2.
+    assert_eq!(counts, vec![max, max, max, max, 2]);
     assert_eq!(events.take_ack(), Some(position(10)));
 }
 

@@ -311,6 +311,31 @@ fn a_shed_outcome_is_counted_and_its_batch_still_acknowledged() {
 }
 
 #[test]
+fn a_write_whose_writer_panicked_frees_its_event_for_the_next_drops_and_is_acknowledged() {
+    let stage = Stage::start(settings());
+    stage.send(vec![web_to_example(80, 0), web_to_example(80, 1)], 100);
+    let first = stage.write();
+    // While it is in flight, more drops of the same Event wait for it.
+    stage.send(vec![web_to_example(80, 2)], 200);
+    stage.assert_no_write();
+    // The kube thread's answer for a task that panicked.
+    stage.answer(
+        &first,
+        WriteResult::Shed {
+            reason: "writer_panicked",
+        },
+    );
+    assert_eq!(stage.ack(), position(100));
+    assert_eq!(stage.dropped("writer_panicked"), 2);
+    let second = stage.write();
+    assert_eq!(second.name, first.name);
+    assert_eq!(second.count, 1);
+    stage.accept(&second);
+    assert_eq!(stage.ack(), position(200));
+    assert_eq!(stage.finish(), Vec::<Position>::new());
+}
+
+#[test]
 fn new_events_beyond_max_pending_are_shed_as_queue_full_and_acknowledged() {
     let stage = Stage::start(EventSettings {
         max_pending: 2,

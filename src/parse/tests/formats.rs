@@ -31,7 +31,7 @@ fn rsyslog_file_format_line_gives_time_and_host() {
 #[test]
 fn rsyslog_traditional_line_gets_the_year_and_the_local_offset() {
     let prefixes = vec!["KITCHK-UDP:".to_string()];
-    let berlin = FixedOffset::east_opt(3600).expect("offset");
+    let berlin = LocalZone::fixed(3600);
     let parser = Parser::new(prefixes, TimeLayout::Auto, berlin);
     let drop = parser
         .parse_line(first_line(RSYSLOG_TRADITIONAL), utc("2026-11-25T20:06:00Z"))
@@ -134,11 +134,7 @@ fn line_without_host_name_keeps_the_drop() {
 #[test]
 fn go_layout_line_parses_with_host() {
     let layout = TimeLayout::from_go("2006/01/02 15:04:05 MST").expect("layout");
-    let parser = Parser::new(
-        vec!["KITCHK:".into()],
-        layout,
-        FixedOffset::east_opt(7200).expect("offset"),
-    );
+    let parser = Parser::new(vec!["KITCHK:".into()], layout, LocalZone::fixed(7200));
     let line = format!("2026/11/25 21:05:35 UTC vm kernel: {TCP_V4}");
     let drop = parser
         .parse_line(&line, utc("2026-11-25T21:06:00Z"))

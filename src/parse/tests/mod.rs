@@ -38,11 +38,7 @@ fn utc(text: &str) -> DateTime<Utc> {
 
 fn parser(prefixes: &[&str]) -> Parser {
     let prefixes = prefixes.iter().map(|prefix| prefix.to_string()).collect();
-    Parser::new(
-        prefixes,
-        TimeLayout::Auto,
-        FixedOffset::east_opt(0).expect("UTC"),
-    )
+    Parser::new(prefixes, TimeLayout::Auto, LocalZone::utc())
 }
 
 fn kitchk() -> Parser {

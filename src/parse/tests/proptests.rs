@@ -10,11 +10,11 @@ fn fuzz_parsers() -> [Parser; 2] {
         "my drop: ".to_string(),
         "D".to_string(),
     ];
-    let offset = FixedOffset::west_opt(5 * 3600).expect("offset");
+    let zone = LocalZone::fixed(-5 * 3600);
     let go = TimeLayout::from_go("Jan _2 2006 03:04:05.000 PM MST").expect("layout");
     [
-        Parser::new(prefixes.clone(), TimeLayout::Auto, offset),
-        Parser::new(prefixes, go, offset),
+        Parser::new(prefixes.clone(), TimeLayout::Auto, zone.clone()),
+        Parser::new(prefixes, go, zone),
     ]
 }
 

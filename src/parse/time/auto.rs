@@ -1,14 +1,14 @@
 //! [`TimeLayout::Auto`](super::TimeLayout::Auto): RFC 3339 and RFC 3164 timestamps, the two formats
 //! rsyslog writes, parsed by hand because every drop line pays for it.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 
-use super::{Cursor, is_whitespace, with_inferred_year};
+use super::{Cursor, LocalZone, is_whitespace, with_inferred_year};
 
 pub(super) fn parse_auto(
     line: &str,
     start: usize,
-    local_offset: FixedOffset,
+    zone: &LocalZone,
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, usize)> {
     let bytes = line.as_bytes();
@@ -17,7 +17,7 @@ pub(super) fn parse_auto(
     let time = if first.is_ascii_digit() {
         parse_rfc3339(&mut cursor)?
     } else {
-        parse_rfc3164(&mut cursor, local_offset, now)?
+        parse_rfc3164(&mut cursor, zone, now)?
     };
     match bytes.get(cursor.at) {
         None => Some((time, cursor.at)),
@@ -61,10 +61,10 @@ fn parse_rfc3339(cursor: &mut Cursor) -> Option<DateTime<Utc>> {
     Some(local.with_timezone(&Utc))
 }
 
-/// `Nov 25 21:05:35` or `Nov  5 21:05:35` (an optional fraction is accepted), in `local_offset`.
+/// `Nov 25 21:05:35` or `Nov  5 21:05:35` (an optional fraction is accepted), in `zone`.
 fn parse_rfc3164(
     cursor: &mut Cursor,
-    local_offset: FixedOffset,
+    zone: &LocalZone,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
     let name = cursor.bytes.get(cursor.at..cursor.at + 3)?;
@@ -75,12 +75,15 @@ fn parse_rfc3164(
     cursor.whitespace()?;
     let (hour, minute, second, nanos) = cursor.clock()?;
     let time = clock_time(hour, minute, second, nanos)?;
-    with_inferred_year(now, local_offset, |year| {
-        let date = NaiveDate::from_ymd_opt(year, month, day)?;
-        let local = local_offset
-            .from_local_datetime(&date.and_time(time))
-            .single()?;
-        Some(local.with_timezone(&Utc))
+    with_inferred_year(now, zone, |year| {
+        let local = NaiveDate::from_ymd_opt(year, month, day)?.and_time(time);
+        // No zone is more than 26 hours from UTC, so a clock time more than 50 hours after `now`
+        // is more than a day ahead in any zone, and refused: skip the zone's rules for it (next
+        // year's candidate, every line but around New Year).
+        if local.and_utc() > now + TimeDelta::hours(50) {
+            return None;
+        }
+        zone.instant(local, now)
     })
 }
 

@@ -2,9 +2,9 @@
 //! translated once into chrono parsing items, and the parsing of a line by walking them.
 
 use chrono::format::{Fixed, Item, Numeric, Pad, Parsed, StrftimeItems, parse_and_remainder};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 
-use super::{Cursor, LayoutError, is_whitespace_char, with_inferred_year};
+use super::{Cursor, LayoutError, LocalZone, is_whitespace_char, with_inferred_year};
 
 /// A Go reference layout translated into parsing steps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl GoLayout {
         &self,
         line: &str,
         start: usize,
-        local_offset: FixedOffset,
+        zone: &LocalZone,
         now: DateTime<Utc>,
     ) -> Option<(DateTime<Utc>, usize)> {
         let mut rest = line.get(start..)?;
@@ -51,19 +51,18 @@ impl GoLayout {
             return None;
         }
         let end = line.len() - rest.len();
-        if parsed.offset().is_none() {
-            parsed
-                .set_offset(i64::from(local_offset.local_minus_utc()))
-                .ok()?;
-        }
-        let offset = FixedOffset::east_opt(parsed.offset()?)?;
+        // With a zone in the line, that; without, the local zone's offset on the line's own date.
+        let instant = |parsed: &Parsed| match parsed.offset() {
+            Some(_) => Some(parsed.to_datetime().ok()?.with_timezone(&Utc)),
+            None => zone.instant(parsed.to_naive_datetime_with_offset(0).ok()?, now),
+        };
         let time = if self.has_year {
-            parsed.to_datetime().ok()?.with_timezone(&Utc)
+            instant(&parsed)?
         } else {
-            with_inferred_year(now, offset, |year| {
+            with_inferred_year(now, zone, |year| {
                 let mut parsed = parsed.clone();
                 parsed.set_year(i64::from(year)).ok()?;
-                Some(parsed.to_datetime().ok()?.with_timezone(&Utc))
+                instant(&parsed)
             })?
         };
         Some((time, end))
@@ -85,7 +84,7 @@ fn parse_fraction<'a>(parsed: &mut Parsed, rest: &'a str, required: bool) -> Opt
 
 /// A zone abbreviation (`UTC`, `CET`, `PST`) or a numeric one (`+07`, `-0330`). `UTC`, `GMT` and
 /// numeric ones set the offset; any other name is taken to be the local zone's (syslog writes the local
-/// one), so the offset is left for the caller's `local_offset`.
+/// one), so the offset is left for the caller's [`LocalZone`].
 fn parse_zone_name<'a>(parsed: &mut Parsed, rest: &'a str) -> Option<&'a str> {
     let bytes = rest.as_bytes();
     if let Some(sign @ (b'+' | b'-')) = bytes.first() {

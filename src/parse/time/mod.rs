@@ -8,17 +8,20 @@
 //! A timestamp without a year (RFC 3164, or a layout without `2006`/`06`) gets the year of `now`, unless
 //! that puts it more than a day after `now`: then it is from last year (a December line read in January).
 //! (A January 1st line read up to a day early, on December 31st, is from next year.)
-//! A timestamp without a zone is in the `local_offset` the caller gives.
+//! A timestamp without a zone is in the [`LocalZone`] the caller gives, with the offset its rules give
+//! for that timestamp's own date.
 //!
 //! `auto` holds the hand-written RFC 3339 / RFC 3164 parsers, `go` the translation of a Go layout
 //! and the parsing with it; this module chooses between them and holds what both use.
 
 mod auto;
 mod go;
+mod zone;
 
-use chrono::{DateTime, Datelike, FixedOffset, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 pub use go::GoLayout;
+pub use zone::LocalZone;
 
 /// The original agent's default `PACKET_DROP_LOG_TIME_LAYOUT`.
 pub const ORIGINAL_DEFAULT_LAYOUT: &str = "2006-01-02T15:04:05.000000-07:00";
@@ -68,27 +71,27 @@ impl TimeLayout {
     pub fn parse_at_start(
         &self,
         line: &str,
-        local_offset: FixedOffset,
+        zone: &LocalZone,
         now: DateTime<Utc>,
     ) -> Option<(DateTime<Utc>, usize)> {
         let start = skip_whitespace(line.as_bytes(), 0);
         match self {
-            TimeLayout::Auto => auto::parse_auto(line, start, local_offset, now),
-            TimeLayout::Go(layout) => layout.parse(line, start, local_offset, now),
+            TimeLayout::Auto => auto::parse_auto(line, start, zone, now),
+            TimeLayout::Go(layout) => layout.parse(line, start, zone, now),
         }
     }
 }
 
 /// The latest year that does not put the time more than a day after `now`: the year of `now` (in
-/// `offset`), the year before for a December line read in January, or the year after for a January line
+/// `zone`), the year before for a December line read in January, or the year after for a January line
 /// read just before midnight on December 31 by a clock that is a little behind. `make` builds the time
 /// for a given year, or fails (Feb 29, a weekday that does not fit).
 fn with_inferred_year(
     now: DateTime<Utc>,
-    offset: FixedOffset,
+    zone: &LocalZone,
     make: impl Fn(i32) -> Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let year = now.with_timezone(&offset).year();
+    let year = zone.year_at(now);
     let latest = now + TimeDelta::days(1);
     [year + 1, year, year - 1]
         .into_iter()

@@ -9,18 +9,18 @@ fn utc(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn offset(hours: i32) -> FixedOffset {
-    FixedOffset::east_opt(hours * 3600).expect("offset")
+fn offset(hours: i32) -> LocalZone {
+    LocalZone::fixed(hours * 3600)
 }
 
 /// Parses the timestamp of `line` and returns it with the text after it.
 fn parse<'a>(
     layout: &TimeLayout,
     line: &'a str,
-    local: FixedOffset,
+    local: LocalZone,
     now: &str,
 ) -> Option<(DateTime<Utc>, &'a str)> {
-    let (time, end) = layout.parse_at_start(line, local, utc(now))?;
+    let (time, end) = layout.parse_at_start(line, &local, utc(now))?;
     Some((time, &line[end..]))
 }
 
@@ -96,7 +96,7 @@ fn rfc3164_gets_the_year_of_now_and_the_local_offset() {
         auto("Nov  5 21:05:35 vm", NOW),
         Some(utc("2026-11-05T21:05:35Z"))
     );
-    let new_york = FixedOffset::west_opt(5 * 3600).expect("offset");
+    let new_york = offset(-5);
     let (time, rest) = parse(&TimeLayout::Auto, "Nov  5 21:05:35 vm", new_york, NOW).expect("time");
     assert_eq!(time, utc("2026-11-06T02:05:35Z"));
     assert_eq!(rest, " vm");
@@ -293,5 +293,83 @@ fn incomplete_or_unsupported_layouts_are_errors() {
     assert_eq!(
         message("2006-01-02T15:04:05-07:00:00"),
         "zone offsets with seconds (-07:00:00) are not supported"
+    );
+}
+
+/// New York: UTC−5 in winter, UTC−4 from the second Sunday of March (2026-03-08, 02:00 → 03:00) to
+/// the first Sunday of November (2026-11-01, 02:00 → 01:00).
+fn new_york() -> LocalZone {
+    LocalZone::new(jiff::tz::TimeZone::get("America/New_York").expect("the zone database"))
+}
+
+#[test]
+fn rfc3164_lines_get_the_offset_of_their_own_date_not_of_now() {
+    let at = |line, now| parse(&TimeLayout::Auto, line, new_york(), now).map(|(time, _)| time);
+    // Read in summer: a summer line is UTC−4, a winter line UTC−5.
+    let summer = "2026-07-15T17:00:00Z";
+    assert_eq!(
+        at("Jul 15 12:00:00 vm", summer),
+        Some(utc("2026-07-15T16:00:00Z"))
+    );
+    assert_eq!(
+        at("Jan 15 12:00:00 vm", summer),
+        Some(utc("2026-01-15T17:00:00Z"))
+    );
+    // Read in winter, the other way round (a July line read in January is last year's).
+    let winter = "2027-01-20T17:00:00Z";
+    assert_eq!(
+        at("Jan 15 12:00:00 vm", winter),
+        Some(utc("2027-01-15T17:00:00Z"))
+    );
+    assert_eq!(
+        at("Jul 15 12:00:00 vm", winter),
+        Some(utc("2026-07-15T16:00:00Z"))
+    );
+    // A Go layout without a zone, and one whose zone name is the local one, the same.
+    let layout = go("2006-01-02 15:04:05");
+    let go_at = |line| parse(&layout, line, new_york(), summer).map(|(time, _)| time);
+    assert_eq!(
+        go_at("2026-01-15 12:00:00 vm"),
+        Some(utc("2026-01-15T17:00:00Z"))
+    );
+    assert_eq!(
+        go_at("2026-07-15 12:00:00 vm"),
+        Some(utc("2026-07-15T16:00:00Z"))
+    );
+}
+
+#[test]
+fn rfc3164_lines_around_the_spring_change_are_one_hour_apart_across_it() {
+    let now = "2026-03-08T12:00:00Z";
+    let at = |line| parse(&TimeLayout::Auto, line, new_york(), now).map(|(time, _)| time);
+    assert_eq!(at("Mar  8 01:59:59 vm"), Some(utc("2026-03-08T06:59:59Z")));
+    assert_eq!(at("Mar  8 03:00:00 vm"), Some(utc("2026-03-08T07:00:00Z")));
+    // 02:30 was never on the clock: read with the offset before the change, as 03:30.
+    assert_eq!(at("Mar  8 02:30:00 vm"), Some(utc("2026-03-08T07:30:00Z")));
+    assert_eq!(at("Mar  8 12:00:00 vm"), Some(utc("2026-03-08T16:00:00Z")));
+}
+
+#[test]
+fn rfc3164_lines_in_the_hour_the_autumn_change_repeats_are_not_read_an_hour_off() {
+    let at = |line, now| parse(&TimeLayout::Auto, line, new_york(), now).map(|(time, _)| time);
+    assert_eq!(
+        at("Nov  1 00:30:00 vm", "2026-11-01T12:00:00Z"),
+        Some(utc("2026-11-01T04:30:00Z"))
+    );
+    // 01:30 comes twice. Read at 01:45 the first time (EDT), the line is from 01:30 EDT: the
+    // second 01:30 is still to come.
+    assert_eq!(
+        at("Nov  1 01:30:00 vm", "2026-11-01T05:45:00Z"),
+        Some(utc("2026-11-01T05:30:00Z"))
+    );
+    // Read at 01:45 the second time (EST): the line written a quarter of an hour ago, not 75
+    // minutes ago (which the default expiry of 10 minutes would drop).
+    assert_eq!(
+        at("Nov  1 01:30:00 vm", "2026-11-01T06:45:00Z"),
+        Some(utc("2026-11-01T06:30:00Z"))
+    );
+    assert_eq!(
+        at("Nov  1 02:30:00 vm", "2026-11-01T12:00:00Z"),
+        Some(utc("2026-11-01T07:30:00Z"))
     );
 }

@@ -9,6 +9,28 @@ use std::time::{Duration, Instant};
 use crate::support::agent::BINARY;
 use crate::support::privileged;
 
+/// A kubeconfig as a host service gets one: a cluster, a token, a current context.
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster: {server: \"https://10.0.0.1:6443\"}
+users:
+- name: agent
+  user: {token: abc}
+contexts:
+- name: agent@prod
+  context: {cluster: prod, user: agent}
+current-context: agent@prod
+";
+
+/// `KUBECONFIG` written into `dir`.
+fn kubeconfig(dir: &std::path::Path) -> String {
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, KUBECONFIG).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// `--check-config` with `env`. With LOG_SOURCE=nflog a valid check binds the groups once, so as root
 /// it runs in a network namespace of its own (`unshare --net`), never on the machine's own groups
 /// (without root it cannot bind any, and only invalid settings are checked).
@@ -38,6 +60,7 @@ fn check_config(env: &[(&str, &str)]) -> Output {
 fn a_good_configuration_prints_one_line_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().to_str().unwrap();
+    let kubeconfig = kubeconfig(dir.path());
     let cases: [(Vec<(&str, &str)>, String); 4] = [
         (
             vec![("IPTABLES_LOG_PATH", "/var/log/iptables.log")],
@@ -63,7 +86,7 @@ fn a_good_configuration_prints_one_line_and_exits_0() {
         (
             vec![
                 ("LOG_SOURCE", "journald"),
-                ("KUBECONFIG", "/etc/kube-iptables-tailer/kubeconfig"),
+                ("KUBECONFIG", &kubeconfig),
                 ("NODE_NAME", "node-2"),
                 ("METRICS_SERVER_ADDRESS", "127.0.0.1"),
             ],
@@ -90,6 +113,13 @@ fn a_good_configuration_prints_one_line_and_exits_0() {
 
 #[test]
 fn a_bad_configuration_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty-kubeconfig");
+    std::fs::write(&empty, "").unwrap();
+    let empty = empty.to_str().unwrap();
+    let empty_message = format!(
+        "invalid KUBECONFIG={empty:?}: cannot be used: failed to determine current context"
+    );
     let cases = [
         (
             vec![("IPTABLES_LOG_PATH", "")],
@@ -112,6 +142,24 @@ fn a_bad_configuration_exits_2_naming_the_variable() {
                 ("KUBE_API_SERVER", "api.example.com:6443"),
             ],
             "invalid KUBE_API_SERVER=\"api.example.com:6443\": must be an http:// or https:// URL",
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "kmsg"),
+                ("KUBE_API_SERVER", "https://api example.com:6443"),
+            ],
+            "invalid KUBE_API_SERVER=\"https://api example.com:6443\": must be an http:// or https:// URL",
+        ),
+        (
+            vec![
+                ("LOG_SOURCE", "kmsg"),
+                ("KUBECONFIG", "/nonexistent/kubeconfig"),
+            ],
+            "invalid KUBECONFIG=\"/nonexistent/kubeconfig\": cannot be read: No such file or directory (os error 2)",
+        ),
+        (
+            vec![("LOG_SOURCE", "kmsg"), ("KUBECONFIG", empty)],
+            &empty_message,
         ),
     ];
     for (env, message) in cases {
@@ -205,8 +253,13 @@ fn checking_binds_no_port_and_writes_nothing() {
 
 /// The example environment file's `NAME=value` lines, with the commented-out `#NAME=value` examples
 /// whose names start with `uncomment` put back in, and what the unit adds: the kubeconfig systemd
-/// hands over.
-fn example_environment<'a>(text: &'a str, uncomment: &str) -> Vec<(&'a str, &'a str)> {
+/// hands over (at /run/credentials/kube-iptables-tailer.service/kubeconfig; here `kubeconfig`, a
+/// file the check reads).
+fn example_environment<'a>(
+    text: &'a str,
+    uncomment: &str,
+    kubeconfig: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     let mut env: Vec<(&str, &str)> = text
         .lines()
         .map(str::trim)
@@ -220,10 +273,7 @@ fn example_environment<'a>(text: &'a str, uncomment: &str) -> Vec<(&'a str, &'a 
         .filter(|line| !line.is_empty())
         .map(|line| line.split_once('=').expect("NAME=value"))
         .collect();
-    env.push((
-        "KUBECONFIG",
-        "/run/credentials/kube-iptables-tailer.service/kubeconfig",
-    ));
+    env.push(("KUBECONFIG", kubeconfig));
     env
 }
 
@@ -234,7 +284,9 @@ fn example_text() -> String {
 #[test]
 fn the_example_environment_file_is_a_valid_configuration() {
     let text = example_text();
-    let env = example_environment(&text, "");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path());
+    let env = example_environment(&text, "", &kubeconfig);
     assert!(env.iter().any(|(name, _)| *name == "LOG_SOURCE"));
     let output = check_config(&env);
     assert_eq!(
@@ -252,7 +304,9 @@ fn the_example_environment_file_with_its_nflog_settings_is_a_valid_configuration
         return;
     }
     let text = example_text();
-    let mut env = example_environment(&text, "NFLOG_");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = kubeconfig(dir.path());
+    let mut env = example_environment(&text, "NFLOG_", &kubeconfig);
     let names: Vec<&str> = env.iter().map(|(name, _)| *name).collect();
     for documented in ["NFLOG_GROUPS", "NFLOG_BUFFER_BYTES", "NFLOG_COPY_RANGE"] {
         assert!(names.contains(&documented), "{documented} is in the file");

@@ -65,7 +65,11 @@ fn the_log_source_is_mounted_read_only_at_the_path_the_agent_reads() {
                     "the log's directory is mounted, not the file: a rotated file would be lost"
                 );
                 let directory = Path::new(log).parent().expect("an absolute path");
-                vec![(directory.to_str().unwrap().to_string(), "Directory")]
+                vec![
+                    (directory.to_str().unwrap().to_string(), "Directory"),
+                    // The host's zone, for timestamps written without one (RFC 3164).
+                    ("/etc/localtime".to_string(), "File"),
+                ]
             }
             "journald" => {
                 // The system journal: sd-journal looks in both places, for this machine id.
