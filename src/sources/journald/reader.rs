@@ -342,7 +342,9 @@ mod tests {
         // first one is kept so that its inode cannot be reused.
         std::fs::rename(&dir, root.path().join("old")).unwrap();
         std::fs::create_dir(&dir).unwrap();
-        let error = reader.wait(None, Duration::from_millis(1)).expect_err("replaced");
+        let error = reader
+            .wait(None, Duration::from_millis(1))
+            .expect_err("replaced");
         assert!(matches!(error, JournalError::Replaced(_)), "{error}");
     }
 
