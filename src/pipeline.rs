@@ -264,7 +264,7 @@ fn spawn_kubernetes_stages(
         .set_condition(kubernetes::READY_CONDITION, false);
     let dns = ReverseDns::new(DnsSettings::defaults(settings.dns_lookup), metrics.clone());
     let (located_tx, located_rx) = bounded(LINE_QUEUE_BATCHES);
-    let (writes_tx, writes_rx) = bounded(EVENT_WRITES_IN_FLIGHT);
+    let (writes_tx, writes_rx) = kubernetes::write_channel(EVENT_WRITES_IN_FLIGHT);
     // Outcomes never outnumber the writes in flight, so the writer never waits on this channel.
     let (outcomes_tx, outcomes_rx) = bounded(EVENT_WRITES_IN_FLIGHT * 2);
     let mut workers = Vec::new();

@@ -71,7 +71,7 @@ pub struct EventSettings {
 pub fn run(
     settings: EventSettings,
     input: Receiver<Batch<Located>>,
-    writes: Sender<EventWrite>,
+    writes: impl WriteSink,
     outcomes: Receiver<EventOutcome>,
     acks: Option<Sender<Position>>,
     stop: Stop,
@@ -137,7 +137,7 @@ pub fn run(
             let Some(write) = aggregator.next_write() else {
                 break;
             };
-            if writes.send(write).is_err() {
+            if !writes.send(write) {
                 log_kube_gone(&aggregator);
                 return;
             }
@@ -184,6 +184,19 @@ pub fn run(
             },
             recv(timer) -> _ => {},
         }
+    }
+}
+
+/// Where the stage sends its writes: the kube thread's channel, which its runtime awaits without a
+/// timer (`kubernetes::WriteSender`), or a test's.
+pub trait WriteSink {
+    /// Sends `write`, waiting while the channel is full; false once its receiver is gone.
+    fn send(&self, write: EventWrite) -> bool;
+}
+
+impl WriteSink for Sender<EventWrite> {
+    fn send(&self, write: EventWrite) -> bool {
+        Sender::send(self, write).is_ok()
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::Sender;
 use kube::Client;
 use kube::api::{GetParams, Patch, PatchParams, PostParams};
 use kube::client::Body;
@@ -33,6 +33,7 @@ use super::backoff::{Backoff, parse_retry_after};
 use super::counted::{
     Stored, parse_through, raised, stored_count, through_after, through_text, uncounted,
 };
+use super::write_channel::WriteReceiver;
 use super::write_tasks::WriteTasks;
 use crate::metrics::Metrics;
 use crate::model::{EventOutcome, EventWrite, MAX_EVENT_COUNT, Mark, WriteResult};
@@ -53,7 +54,7 @@ type KnownCounts = Arc<Mutex<HashMap<String, (Stored, Instant)>>>;
 pub async fn write_events(
     client: Client,
     settings: KubeSettings,
-    writes: Receiver<EventWrite>,
+    mut writes: WriteReceiver,
     outcomes: Sender<EventOutcome>,
     metrics: Arc<Metrics>,
 ) {
@@ -67,13 +68,17 @@ pub async fn write_events(
     .into();
     let mut tasks = WriteTasks::default();
     loop {
-        // The channel is crossbeam's: wait for it on the blocking pool, a short while at a time.
-        let receiver = writes.clone();
-        let next =
-            tokio::task::spawn_blocking(move || receiver.recv_timeout(Duration::from_millis(100)))
-                .await;
-        match next {
-            Ok(Ok(write)) => {
+        // Woken by a write or by a write's task ending, never by a timer.
+        let write = tokio::select! {
+            write = writes.recv() => write,
+            Some(panicked) = tasks.next_ended() => {
+                forget(&known, &panicked.name);
+                let _ = outcomes.send(panicked.outcome);
+                continue;
+            }
+        };
+        match write {
+            Some(write) => {
                 let writer = Writer {
                     instance: instance.clone(),
                     client: client.clone(),
@@ -101,22 +106,26 @@ pub async fn write_events(
                     }
                 });
             }
-            Ok(Err(RecvTimeoutError::Timeout)) => {}
-            Ok(Err(RecvTimeoutError::Disconnected)) | Err(_) => break,
+            // The events stage has ended.
+            None => break,
         }
         for panicked in tasks.reap() {
-            // What the panicked write knew of its Event may be half updated: the next write learns
-            // it again (a 409 and a GET).
-            known
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .remove(&panicked.name);
+            forget(&known, &panicked.name);
             let _ = outcomes.send(panicked.outcome);
         }
         forget_old_counts(&known);
     }
     // The events stage has ended: writes still retrying have nobody to report to.
     tasks.shutdown().await;
+}
+
+/// What a panicked write knew of its Event may be half updated: the next write learns it again (a
+/// 409 and a GET).
+fn forget(known: &KnownCounts, name: &str) {
+    known
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .remove(name);
 }
 
 fn forget_old_counts(known: &KnownCounts) {

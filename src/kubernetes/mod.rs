@@ -9,23 +9,25 @@ mod counted;
 mod event_writer;
 mod pod_watch;
 mod policy_watch;
+mod write_channel;
 mod write_tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::model::{EventOutcome, EventWrite};
+use crate::model::EventOutcome;
 use crate::resolve::pods::PodIndex;
 use crate::resolve::policies::PolicyIndex;
 use crate::stop::Stop;
 
 pub use client::{api_server_url, check_kubeconfig};
 pub use pod_watch::READY_CONDITION;
+pub use write_channel::{WriteReceiver, WriteSender, write_channel};
 
 /// Everything the Kubernetes thread needs, from `config.rs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +65,7 @@ pub struct Indexes {
 pub fn run(
     settings: KubeSettings,
     indexes: Indexes,
-    writes: Receiver<EventWrite>,
+    writes: WriteReceiver,
     outcomes: Sender<EventOutcome>,
     health: Health,
     stop: Stop,

@@ -44,27 +44,38 @@ impl WriteTasks {
     pub(super) fn reap(&mut self) -> Vec<Panicked> {
         let mut panicked = Vec::new();
         while let Some(joined) = self.tasks.try_join_next_with_id() {
-            let (id, error) = match joined {
-                Ok((id, ())) => (id, None),
-                Err(error) => (error.id(), Some(error)),
-            };
-            let Some((ticket, name)) = self.running.remove(&id) else {
-                continue;
-            };
-            // Tasks are aborted only at shutdown, which does not reap: an error is a panic.
-            if let Some(error) = error {
-                log::error!("the write of Event {name} failed ({error}): its drops are shed");
-                panicked.push(Panicked {
-                    name,
-                    outcome: EventOutcome {
-                        ticket,
-                        result: WriteResult::Shed { reason: PANICKED },
-                        through: Vec::new(),
-                    },
-                });
-            }
+            panicked.extend(self.ended(joined));
         }
         panicked
+    }
+
+    /// Waits for the next task to end (never resolves while none runs); the write of one that
+    /// panicked.
+    pub(super) async fn next_ended(&mut self) -> Option<Panicked> {
+        match self.tasks.join_next_with_id().await {
+            Some(joined) => self.ended(joined),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Forgets a task that ended; its write if it panicked.
+    fn ended(&mut self, joined: Result<(Id, ()), tokio::task::JoinError>) -> Option<Panicked> {
+        let (id, error) = match joined {
+            Ok((id, ())) => (id, None),
+            Err(error) => (error.id(), Some(error)),
+        };
+        let (ticket, name) = self.running.remove(&id)?;
+        // Tasks are aborted only at shutdown, which does not reap: an error is a panic.
+        let error = error?;
+        log::error!("the write of Event {name} failed ({error}): its drops are shed");
+        Some(Panicked {
+            name,
+            outcome: EventOutcome {
+                ticket,
+                result: WriteResult::Shed { reason: PANICKED },
+                through: Vec::new(),
+            },
+        })
     }
 
     /// Aborts every task still running and waits for them to end.
@@ -126,6 +137,29 @@ mod tests {
             assert_eq!(tasks.running.len(), 1);
             tasks.shutdown().await;
             assert_eq!(tasks.running.len(), 0);
+        });
+    }
+
+    #[test]
+    fn waiting_for_the_next_task_to_end_reports_a_panic_as_soon_as_it_happens() {
+        runtime().block_on(async {
+            let mut tasks = WriteTasks::default();
+            tasks.spawn(1, "web-0.0000000000000001", async {});
+            tasks.spawn(2, "web-0.0000000000000002", async {
+                tokio::task::yield_now().await;
+                panic!("a bug in the writer");
+            });
+            // The first ends well (nothing to report), the second panics.
+            assert_eq!(tasks.next_ended().await, None);
+            let panicked = tasks.next_ended().await.unwrap();
+            assert_eq!(panicked.name, "web-0.0000000000000002");
+            assert_eq!(panicked.outcome.ticket, 2);
+            assert!(tasks.running.is_empty());
+            // With none running, it waits for good.
+            let waited =
+                tokio::time::timeout(std::time::Duration::from_millis(20), tasks.next_ended())
+                    .await;
+            assert!(waited.is_err());
         });
     }
 }
