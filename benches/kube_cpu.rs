@@ -15,8 +15,8 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use common::cpu_time;
 use common::kube_agent::KubeAgent;
+use common::{cpu_by_thread, cpu_time};
 use fake_api::{FakeApi, FakePod};
 
 const IDLE: Duration = Duration::from_secs(10);
@@ -90,6 +90,7 @@ fn job(label: &str, extra: &[(&str, &str)]) {
         }
     }
     let before = cpu_time(agent.pid());
+    let threads_before = cpu_by_thread(agent.pid());
     let started = Instant::now();
     agent
         .log_file()
@@ -112,12 +113,20 @@ fn job(label: &str, extra: &[(&str, &str)]) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let spent = cpu_time(agent.pid()).saturating_sub(before);
+    let by_thread: Vec<String> = cpu_by_thread(agent.pid())
+        .into_iter()
+        .map(|(name, cpu)| {
+            let before = threads_before.get(&name).copied().unwrap_or_default();
+            format!("{name} {:.2}", cpu.saturating_sub(before).as_secs_f64())
+        })
+        .collect();
     println!(
         "kube_cpu: {} drop lines over {PAIRS} pod pairs, {label}: counts added up after {:.1} s; \
-         agent CPU {:.2} s ({:.1} µs a line)",
+         agent CPU {:.2} s ({:.1} µs a line; by thread, s: {})",
         PAIRS * LINES_PER_PAIR,
         started.elapsed().as_secs_f64(),
         spent.as_secs_f64(),
-        spent.as_secs_f64() * 1e6 / f64::from(PAIRS * LINES_PER_PAIR)
+        spent.as_secs_f64() * 1e6 / f64::from(PAIRS * LINES_PER_PAIR),
+        by_thread.join(", ")
     );
 }

@@ -192,6 +192,27 @@ pub fn status_kib(process: Process, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in {path}"))
 }
 
+/// CPU time of each live thread of process `pid`, by thread name (threads of one name summed).
+pub fn cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, Duration> {
+    let mut threads = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let (Ok(name), Ok(schedstat)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let nanoseconds = (schedstat.split_whitespace().next())
+            .and_then(|field| field.parse::<u64>().ok())
+            .unwrap_or(0);
+        *threads.entry(name.trim().to_string()).or_default() += Duration::from_nanos(nanoseconds);
+    }
+    threads
+}
+
 /// CPU time process `pid` has used, all its live threads summed, in nanoseconds from each thread's
 /// /proc/PID/task/TID/schedstat (its first field: time on a CPU); /proc/PID/stat counts in clock
 /// ticks of 10 ms, too coarse for an idle agent.
