@@ -7,6 +7,7 @@ mod backoff;
 mod client;
 mod counted;
 mod event_writer;
+mod pod_object;
 mod pod_watch;
 mod policy_watch;
 
