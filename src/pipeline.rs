@@ -301,7 +301,6 @@ fn spawn_kubernetes_stages(
         node_name: settings.node_name,
         reason: settings.reason,
         component: settings.component,
-        resync: settings.pod_resync,
         identifier_label: settings.identifier_label,
         page_size: POD_LIST_PAGE_SIZE,
         give_up_after: EVENT_WRITE_GIVE_UP,

@@ -131,7 +131,8 @@ pub struct Args {
     #[arg(long, env = "KUBERNETES_SERVICE_HOST", hide = true)]
     pub kubernetes_service_host: Option<String>,
 
-    /// The pod list is fetched again this often, besides the watch (minutes).
+    /// Accepted for compatibility and validated (minutes); unused: the pod watch resumes with
+    /// bookmarks and lists again only when its version expired (410).
     #[arg(long, env = "POD_RESYNC_MINUTES", default_value = "30")]
     pub pod_resync_minutes: String,
 

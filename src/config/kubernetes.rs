@@ -14,7 +14,6 @@ pub struct KubernetesConfig {
     pub node_name: String,
     pub reason: String,
     pub component: String,
-    pub pod_resync: Duration,
     pub identifier: PodIdentifier,
     pub identifier_label: Option<String>,
     pub dns_lookup: bool,
@@ -83,7 +82,8 @@ pub fn kubernetes(
         }
     };
     let events_burst = number_in("EVENTS_BURST", &args.events_burst, 1, 100_000)? as u32;
-    let resync = number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
+    // Accepted and checked, as old deployments set it; the watch needs no periodic relist.
+    number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
     let repeat = number_in(
         "REPEATED_EVENTS_INTERVAL_MINUTES",
         &args.repeated_events_interval_minutes,
@@ -107,7 +107,6 @@ pub fn kubernetes(
         node_name: non_empty(&args.node_name).unwrap_or_else(host_name),
         reason: args.kube_event_display_reason.clone(),
         component: args.kube_event_source_component_name.clone(),
-        pod_resync: Duration::from_secs(resync * 60),
         identifier,
         identifier_label,
         dns_lookup,

@@ -141,7 +141,6 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             node_name: "node-7".to_string(),
             reason: "PacketDrop".to_string(),
             component: "kube-iptables-tailer".to_string(),
-            pod_resync: Duration::from_secs(30 * 60),
             identifier: crate::model::PodIdentifier::Namespace,
             identifier_label: None,
             dns_lookup: true,
@@ -150,6 +149,19 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             events_qps: 20.0,
             events_burst: 100,
         }
+    );
+}
+
+#[test]
+fn pod_resync_minutes_is_accepted_and_checked_as_old_deployments_set_it() {
+    let flags =
+        |resync: &'static str| vec!["--iptables-log-path=/l", "--event-sink=kubernetes", resync];
+    assert!(parse(&flags("--pod-resync-minutes=5")).is_ok());
+    assert_eq!(
+        parse(&flags("--pod-resync-minutes=0"))
+            .unwrap_err()
+            .to_string(),
+        "invalid POD_RESYNC_MINUTES=\"0\": must be a whole number from 1 to 1440"
     );
 }
 

@@ -39,8 +39,6 @@ pub struct KubeSettings {
     pub reason: String,
     /// `KUBE_EVENT_SOURCE_COMPONENT_NAME`.
     pub component: String,
-    /// `POD_RESYNC_MINUTES`: the pod list is fetched again this often, besides the watch.
-    pub resync: Duration,
     /// `POD_IDENTIFIER_LABEL`: the label whose value the index keeps for each pod.
     pub identifier_label: Option<String>,
     /// Pods per list page.

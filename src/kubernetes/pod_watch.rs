@@ -1,6 +1,7 @@
 //! The pod watch: list (in pages) and watch every pod, keeping only what the index needs
-//! (`pod_object.rs` decodes nothing else). A relist happens after a watch expires (410, handled by
-//! kube-runtime's watcher, which starts over with a list) and every `POD_RESYNC_MINUTES`; each
+//! (`pod_object.rs` decodes nothing else). There is no periodic relist: the watch asks for bookmarks,
+//! so it resumes from a recent version after the API server ends it, and only when that version is
+//! gone (410 Expired, as a watch event or as the watch request's answer) does it list again; each
 //! completed list replaces the index atomically.
 
 use std::sync::Arc;
@@ -30,16 +31,16 @@ pub async fn watch_pods(
     metrics: Arc<Metrics>,
 ) {
     let label = settings.identifier_label.as_deref();
+    let mut lists = 0u64;
     loop {
         let api: Api<SlimPod> = Api::all(client.clone());
+        // Pages keep the memory of a list of every pod small (an unpaged list is one body of
+        // hundreds of megabytes); a quorum read, but only at start and after a 410.
         let config = watcher::Config::default().page_size(settings.page_size);
         // default_backoff: an API that is down (or answers errors) is retried with growing pauses.
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-        let resync = tokio::time::sleep(settings.resync);
-        tokio::pin!(resync);
         let mut snapshot: Vec<PodRecord> = Vec::new();
         let mut label_sets = LabelSets::default();
-        let mut lists = 0u64;
         loop {
             tokio::select! {
                 event = stream.next() => match event {
@@ -70,19 +71,45 @@ pub async fn watch_pods(
                         None => index.remove(pod.uid()),
                     },
                     Some(Ok(Event::Delete(pod))) => index.remove(pod.uid()),
+                    Some(Err(error)) if version_gone(&error) => {
+                        // kube-runtime's watcher retries such a watch from the same version forever:
+                        // start over with a list.
+                        log::info!("pod watch: {error}; listing again");
+                        break;
+                    }
                     Some(Err(error)) => {
                         metrics.watch_restarts.with_label_values(&["error"]).inc();
                         log::warn!("pod watch: {error}; retrying");
                     }
                     None => break,
                 },
-                () = &mut resync => {
-                    metrics.watch_restarts.with_label_values(&["resync"]).inc();
-                    log::debug!("periodic pod relist");
-                    break;
-                }
                 () = stopped(&stop) => return,
             }
         }
+    }
+}
+
+/// A watch started from a version the API server no longer has (410 Gone as the request's answer).
+fn version_gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 410)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+
+    fn start_failed(code: u16) -> watcher::Error {
+        let status = Status::failure("too old resource version: 5 (9)", "Expired").with_code(code);
+        watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(status)))
+    }
+
+    #[test]
+    fn a_watch_refused_with_410_starts_over_and_other_failures_are_retried() {
+        assert!(version_gone(&start_failed(410)));
+        assert!(!version_gone(&start_failed(500)));
+        // As a watch event, 410 makes the watcher list again by itself.
+        let event = Status::failure("too old", "Expired").with_code(410);
+        assert!(!version_gone(&watcher::Error::WatchError(Box::new(event))));
     }
 }

@@ -63,7 +63,7 @@ pub struct Metrics {
     /// NetworkPolicies in the index, and 1 once it has synced (0 while they cannot be listed: RBAC).
     pub network_policies: IntGauge,
     pub network_policies_synced: IntGauge,
-    /// Pod watches started again (expired, failed, or the periodic relist).
+    /// Pod watches started again (`expired`: a relist after 410 Gone; `error`).
     pub watch_restarts: IntCounterVec,
     /// Reverse DNS lookups, by result (`found`, `not_found`, `timeout`, `busy`), and answers from cache.
     pub dns_lookups: IntCounterVec,

@@ -5,6 +5,7 @@ mod cni_logs;
 mod events;
 mod failures;
 mod isolation;
+mod pod_index;
 mod replays;
 
 use std::io::Write;
