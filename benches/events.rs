@@ -310,6 +310,8 @@ impl Agent {
             .env("EVENT_SINK", "kubernetes")
             .env("KUBE_API_SERVER", api_url)
             .env("NODE_NAME", "node-1")
+            // Its pods are on many nodes and each must be named: the index of every pod.
+            .env("POD_INDEX", "cluster")
             // Reverse lookups of test addresses would ask the machine's DNS server: loopback only.
             .env("DNS_LOOKUP", "false")
             .stdin(Stdio::null())

@@ -1,4 +1,5 @@
-//! The pod watch: list (in pages) and watch every pod, keeping only what the index needs
+//! The pod watch: list (in pages) and watch the pods the index holds — every pod with
+//! `POD_INDEX=cluster`, this node's (`spec.nodeName`) with `node` — keeping only what the index needs
 //! (`pod_object.rs` decodes nothing else). There is no periodic relist: the watch asks for bookmarks,
 //! so it resumes from a recent version after the API server ends it, and only when that version is
 //! gone (410 Expired, as a watch event or as the watch request's answer) does it list again; each
@@ -16,6 +17,7 @@ use super::{KubeSettings, stopped};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::resolve::labels::LabelSets;
+use crate::resolve::pod_lookup::PodIndexMode;
 use crate::resolve::pods::{PodIndex, PodRecord};
 use crate::stop::Stop;
 
@@ -34,9 +36,7 @@ pub async fn watch_pods(
     let mut lists = 0u64;
     loop {
         let api: Api<SlimPod> = Api::all(client.clone());
-        // Pages keep the memory of a list of every pod small (an unpaged list is one body of
-        // hundreds of megabytes); a quorum read, but only at start and after a 410.
-        let config = watcher::Config::default().page_size(settings.page_size);
+        let config = watcher_config(&settings);
         // default_backoff: an API that is down (or answers errors) is retried with growing pauses.
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         let mut snapshot: Vec<PodRecord> = Vec::new();
@@ -89,6 +89,26 @@ pub async fn watch_pods(
     }
 }
 
+/// The watch's list and watch parameters for the index's mode.
+fn watcher_config(settings: &KubeSettings) -> watcher::Config {
+    let config = watcher::Config::default().page_size(settings.page_size);
+    match settings.pod_index {
+        // Pages keep the memory of a list of every pod small (an unpaged list is one body of
+        // hundreds of megabytes); a quorum read, but only at start and after a 410.
+        PodIndexMode::Cluster => config,
+        // A node's pods are few: the API server's watch cache serves them (resourceVersion=0),
+        // found by its node index, without reading etcd. Unpaged: kube-rs leaves out
+        // resourceVersion=0 from a list with a limit (older API servers ignore the limit then).
+        PodIndexMode::Node => {
+            let mut config = config
+                .fields(&format!("spec.nodeName={}", settings.node_name))
+                .any_semantic();
+            config.page_size = None;
+            config
+        }
+    }
+}
+
 /// A watch started from a version the API server no longer has (410 Gone as the request's answer).
 fn version_gone(error: &watcher::Error) -> bool {
     matches!(error, watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 410)
@@ -111,5 +131,34 @@ mod tests {
         // As a watch event, 410 makes the watcher list again by itself.
         let event = Status::failure("too old", "Expired").with_code(410);
         assert!(!version_gone(&watcher::Error::WatchError(Box::new(event))));
+    }
+
+    #[test]
+    fn node_mode_watches_this_nodes_pods_from_the_watch_cache() {
+        let mut settings = KubeSettings {
+            kubeconfig: None,
+            api_server: None,
+            node_name: "node-7".to_string(),
+            reason: "PacketDrop".to_string(),
+            component: "kube-iptables-tailer".to_string(),
+            identifier_label: None,
+            page_size: 500,
+            give_up_after: std::time::Duration::from_secs(600),
+            watch_network_policies: false,
+            pod_index: PodIndexMode::Node,
+            lookups: super::super::LookupLimits {
+                qps: 5.0,
+                burst: 20,
+            },
+        };
+        let node = watcher_config(&settings);
+        assert_eq!(node.field_selector.as_deref(), Some("spec.nodeName=node-7"));
+        assert_eq!(node.list_semantic, watcher::ListSemantic::Any);
+        assert_eq!(node.page_size, None);
+        settings.pod_index = PodIndexMode::Cluster;
+        let cluster = watcher_config(&settings);
+        assert_eq!(cluster.field_selector, None);
+        assert_eq!(cluster.list_semantic, watcher::ListSemantic::MostRecent);
+        assert_eq!(cluster.page_size, Some(500));
     }
 }
