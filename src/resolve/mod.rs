@@ -47,8 +47,8 @@ pub fn run(
     }
     let mut labels = NamespaceLabels::new(MAX_NAMESPACE_LABELS);
     let mut policy_labels = PolicyLabels::new(MAX_POLICY_LABELS);
-    for batch in input {
-        pods.prepare(&batch.items);
+    for batch in &input {
+        pods.prepare(&batch.items, !input.is_empty());
         let items = batch
             .items
             .into_iter()

@@ -24,15 +24,16 @@ impl PodLookup {
     }
 
     /// Before a batch is located: in node mode, has the addresses of its drops that no pod of the
-    /// index has looked up (those without a fresh answer), waiting a bounded time for the answers.
-    pub fn prepare<'a>(&self, drops: impl IntoIterator<Item = &'a PacketDrop>) {
+    /// index has looked up (those without a fresh answer), waiting a bounded time for the answers;
+    /// `queued`: other batches wait behind this one (waiting is rationed then).
+    pub fn prepare<'a>(&self, drops: impl IntoIterator<Item = &'a PacketDrop>, queued: bool) {
         let Some(remote) = &self.remote else {
             return;
         };
         let unknown = (drops.into_iter())
             .flat_map(|drop| [drop.packet.src, drop.packet.dst])
             .filter(|ip| self.index.lookup(*ip).is_none());
-        remote.fetch(unknown);
+        remote.fetch(unknown, queued);
     }
 
     /// Who uses `ip`: a pod or node of the index, else a remote pod whose answer is fresh; `None`

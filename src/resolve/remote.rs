@@ -5,11 +5,12 @@
 //! In node mode the pod index holds only this node's pods, so memory does not grow with the cluster.
 //! An IP it does not know may be a pod elsewhere: the resolve stage asks for it (`fetch`) before it
 //! locates a batch, and waits a little for the answers, because a drop between two pods is worth
-//! naming right. The waiting is bounded three ways, so that a slow or down API server, or a scan from
-//! thousands of addresses, cannot stall the pipeline:
+//! naming right. The waiting is bounded, so that a slow or down API server, or a scan from thousands
+//! of addresses, cannot stall the pipeline:
 //! - a batch waits at most `max_wait` for all its lookups together (they run concurrently);
-//! - waiting is itself rationed: at most a tenth of the time, so a batch after batch of new IPs
-//!   against a stalled API server slows the stage by 10 % at worst;
+//! - while more batches are queued behind it, waiting is rationed to a tenth of the time, so batch
+//!   after batch of new IPs against a stalled API server slows the stage by 10 % at worst; with
+//!   nothing queued, waiting delays no other drop and is not rationed;
 //! - an IP is waited for once: while its lookup is still out, later drops do not wait for it again.
 //!
 //! Lookups the Kubernetes side turns away (its QPS limit, a full queue) answer at once. A drop whose
@@ -99,8 +100,8 @@ impl RemotePods {
     }
 
     /// Asks for every IP of `ips` that has no fresh answer and no lookup out, then waits (bounded, see
-    /// the module's doc) until those lookups are answered.
-    pub fn fetch(&self, ips: impl IntoIterator<Item = IpAddr>) {
+    /// the module's doc) until those lookups are answered. `queued`: other batches wait behind this one.
+    pub fn fetch(&self, ips: impl IntoIterator<Item = IpAddr>, queued: bool) {
         let now = Instant::now();
         let mut state = self.lock();
         let mut waiting = Vec::new();
@@ -122,7 +123,11 @@ impl RemotePods {
         if waiting.is_empty() {
             return;
         }
-        let allowed = state.budget.available(now).min(self.settings.max_wait);
+        let allowed = if queued {
+            state.budget.available(now).min(self.settings.max_wait)
+        } else {
+            self.settings.max_wait
+        };
         let deadline = now + allowed;
         loop {
             let now = Instant::now();
@@ -145,7 +150,9 @@ impl RemotePods {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
-        state.budget.spend(Instant::now().duration_since(now));
+        if queued {
+            state.budget.spend(Instant::now().duration_since(now));
+        }
     }
 
     /// The fresh answer for `ip`: `Some(Some(endpoint))` a pod, `Some(None)` no pod, `None` unknown
@@ -206,8 +213,8 @@ impl State {
     }
 }
 
-/// The waiting allowance: a tenth of the time that passes is added to it (up to a second saved), and
-/// what a batch waited is taken off.
+/// The waiting allowance while batches are queued: a tenth of the time that passes is added to it (up
+/// to a second saved), and what a batch waited with others queued is taken off.
 struct WaitBudget {
     saved: Duration,
     at: Instant,

@@ -62,7 +62,7 @@ fn a_batch_waits_for_its_lookups_and_then_finds_the_pods() {
         Lookup::Found((ip == "10.0.2.9".parse::<IpAddr>().unwrap()).then(|| pod("cart-1")))
     });
     let started = Instant::now();
-    remote.fetch([ip("10.0.2.9"), ip("203.0.113.5"), ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9"), ip("203.0.113.5"), ip("10.0.2.9")], false);
     assert!(started.elapsed() < Duration::from_millis(400));
     assert_eq!(remote.get(ip("10.0.2.9")), Some(Some(pod("cart-1"))));
     assert_eq!(remote.get(ip("203.0.113.5")), Some(None));
@@ -73,7 +73,7 @@ fn a_batch_waits_for_its_lookups_and_then_finds_the_pods() {
 fn a_fresh_answer_is_not_asked_for_again() {
     let (remote, lookups) = remote(settings(60_000, 500), true);
     remote.answer(ip("10.0.2.9"), Lookup::Found(Some(pod("cart-1"))));
-    remote.fetch([ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9")], false);
     assert!(lookups.try_recv().is_err(), "no lookup for a fresh answer");
 }
 
@@ -88,7 +88,7 @@ fn a_pod_past_its_ttl_names_no_peer_until_it_is_looked_up_again() {
     answer_from(&remote, lookups, Duration::ZERO, |_| {
         Lookup::Found(Some(pod("cart-2")))
     });
-    remote.fetch([ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9")], false);
     assert_eq!(remote.get(ip("10.0.2.9")), Some(Some(pod("cart-2"))));
 }
 
@@ -108,7 +108,7 @@ fn a_slow_lookup_is_waited_for_once_and_no_longer_than_the_batch_may_wait() {
         Lookup::Found(Some(pod("cart-1")))
     });
     let started = Instant::now();
-    remote.fetch([ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9")], false);
     let waited = started.elapsed();
     assert!(
         waited >= Duration::from_millis(100) && waited < Duration::from_millis(300),
@@ -117,7 +117,7 @@ fn a_slow_lookup_is_waited_for_once_and_no_longer_than_the_batch_may_wait() {
     assert_eq!(remote.get(ip("10.0.2.9")), None);
     // Its lookup is still out: the next batch does not wait for it again.
     let started = Instant::now();
-    remote.fetch([ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9")], false);
     assert!(started.elapsed() < Duration::from_millis(50));
     let slow = remote
         .metrics
@@ -134,13 +134,13 @@ fn a_slow_lookup_is_waited_for_once_and_no_longer_than_the_batch_may_wait() {
 fn not_answered_is_not_kept_and_a_full_queue_is_not_waited_for() {
     let (remote, lookups) = remote(settings(60_000, 500), true);
     answer_from(&remote, lookups, Duration::ZERO, |_| Lookup::NotAnswered);
-    remote.fetch([ip("10.0.2.9")]);
+    remote.fetch([ip("10.0.2.9")], false);
     assert_eq!(remote.get(ip("10.0.2.9")), None);
     assert!(remote.is_empty());
 
     let (full, _lookups) = self::remote(settings(60_000, 500), false);
     let started = Instant::now();
-    full.fetch([ip("10.0.2.9"), ip("10.0.2.10")]);
+    full.fetch([ip("10.0.2.9"), ip("10.0.2.10")], false);
     assert!(started.elapsed() < Duration::from_millis(50));
     let turned_away = full
         .metrics
@@ -148,6 +148,29 @@ fn not_answered_is_not_kept_and_a_full_queue_is_not_waited_for() {
         .with_label_values(&["queue_full"])
         .get();
     assert_eq!(turned_away, 2);
+}
+
+#[test]
+fn with_batches_queued_the_wait_is_rationed_and_without_it_is_not() {
+    let (remote, lookups) = remote(settings(60_000, 300), true);
+    answer_from(&remote, lookups, Duration::from_millis(250), |_| {
+        Lookup::Found(None)
+    });
+    // Queued: the saved second pays for 250 ms waits, then the ration is spent.
+    let mut waited = Vec::new();
+    for n in 0..6 {
+        let started = Instant::now();
+        remote.fetch([ip(&format!("203.0.113.{n}"))], true);
+        waited.push(started.elapsed());
+    }
+    assert!(waited[0] >= Duration::from_millis(200), "{waited:?}");
+    assert!(waited[5] < Duration::from_millis(100), "{waited:?}");
+    // Nothing queued: the whole wait (once the lookups still out are answered).
+    std::thread::sleep(Duration::from_millis(600));
+    let started = Instant::now();
+    remote.fetch([ip("203.0.113.99")], false);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(remote.get(ip("203.0.113.99")), Some(None));
 }
 
 #[test]
