@@ -67,6 +67,13 @@ impl FieldSelector {
         Ok(FieldSelector { terms })
     }
 
+    /// The IP of a `status.podIP=IP` term: the store finds those pods by index.
+    pub fn pod_ip(&self) -> Option<&str> {
+        (self.terms.iter())
+            .find(|term| term.equal && term.path == ["status", "podIP"])
+            .map(|term| term.value.as_str())
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.terms.iter().all(|term| {
             let field = (term.path.iter())
