@@ -65,6 +65,14 @@ pub async fn watch_pods(
                             index.len(),
                             label_sets.len()
                         );
+                        if pods == 0 && settings.pod_index == PodIndexMode::Node {
+                            // Every node runs a pod or two (this agent's own): a wrong name, likely.
+                            log::warn!(
+                                "no pod with an IP on node {:?}: is NODE_NAME this node's name? Its \
+                                 pods are looked up one by one meanwhile",
+                                settings.node_name
+                            );
+                        }
                     }
                     Some(Ok(Event::Apply(pod))) => match pod.record(label, &mut label_sets) {
                         Some(record) => index.upsert(record),
