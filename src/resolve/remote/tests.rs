@@ -103,22 +103,22 @@ fn a_miss_is_kept_a_quarter_of_the_ttl() {
 
 #[test]
 fn a_slow_lookup_is_waited_for_once_and_no_longer_than_the_batch_may_wait() {
-    let (remote, lookups) = remote(settings(60_000, 100), true);
-    answer_from(&remote, lookups, Duration::from_millis(400), |_| {
+    let (remote, lookups) = remote(settings(60_000, 300), true);
+    answer_from(&remote, lookups, Duration::from_millis(900), |_| {
         Lookup::Found(Some(pod("cart-1")))
     });
     let started = Instant::now();
     remote.fetch([ip("10.0.2.9")], false);
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_millis(100) && waited < Duration::from_millis(300),
+        waited >= Duration::from_millis(300) && waited < Duration::from_millis(800),
         "{waited:?}"
     );
     assert_eq!(remote.get(ip("10.0.2.9")), None);
     // Its lookup is still out: the next batch does not wait for it again.
     let started = Instant::now();
     remote.fetch([ip("10.0.2.9")], false);
-    assert!(started.elapsed() < Duration::from_millis(50));
+    assert!(started.elapsed() < Duration::from_millis(150));
     let slow = remote
         .metrics
         .remote_pods_unresolved
@@ -126,7 +126,7 @@ fn a_slow_lookup_is_waited_for_once_and_no_longer_than_the_batch_may_wait() {
         .get();
     assert_eq!(slow, 1);
     // The answer arrives later and serves the drops after it.
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(900));
     assert_eq!(remote.get(ip("10.0.2.9")), Some(Some(pod("cart-1"))));
 }
 
@@ -141,7 +141,7 @@ fn not_answered_is_not_kept_and_a_full_queue_is_not_waited_for() {
     let (full, _lookups) = self::remote(settings(60_000, 500), false);
     let started = Instant::now();
     full.fetch([ip("10.0.2.9"), ip("10.0.2.10")], false);
-    assert!(started.elapsed() < Duration::from_millis(50));
+    assert!(started.elapsed() < Duration::from_millis(150));
     let turned_away = full
         .metrics
         .remote_pods_unresolved
@@ -164,7 +164,7 @@ fn with_batches_queued_the_wait_is_rationed_and_without_it_is_not() {
         waited.push(started.elapsed());
     }
     assert!(waited[0] >= Duration::from_millis(200), "{waited:?}");
-    assert!(waited[5] < Duration::from_millis(100), "{waited:?}");
+    assert!(waited[5] < Duration::from_millis(150), "{waited:?}");
     // Nothing queued: the whole wait (once the lookups still out are answered).
     std::thread::sleep(Duration::from_millis(600));
     let started = Instant::now();
