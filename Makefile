@@ -24,6 +24,7 @@ bench:
 	$(CARGO) bench --locked --bench latency
 	$(CARGO) bench --locked --bench kmsg
 	$(CARGO) bench --locked --bench pod_index
+	$(CARGO) bench --locked --bench pod_sync
 	$(CARGO) bench --locked --bench events
 	$(CARGO) bench --locked --bench journald
 	$(CARGO) bench --locked --bench nflog

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::list_server::ListServer;
+use common::list_server::{ListServer, PodShape};
 use common::pods::{NAMESPACES, SyntheticPod};
 use common::{Percentiles, Process, ms};
 use fake_api::{FakeApi, FakePod, Recorded};
@@ -257,7 +257,7 @@ fn count_by_direction(events: &[Value]) -> (Counts, Counts) {
 /// Part 3: resident memory once the pod index holds 100,000 pods (150,000 IPs).
 fn memory_with_many_pods() {
     let built = Instant::now();
-    let server = ListServer::start(INDEX_PODS, PAGE);
+    let server = ListServer::start(INDEX_PODS, PAGE, PodShape::Small);
     let built_in = built.elapsed();
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
@@ -310,6 +310,8 @@ impl Agent {
             .env("EVENT_SINK", "kubernetes")
             .env("KUBE_API_SERVER", api_url)
             .env("NODE_NAME", "node-1")
+            // Its pods are on many nodes and each must be named: the index of every pod.
+            .env("POD_INDEX", "cluster")
             // Reverse lookups of test addresses would ask the machine's DNS server: loopback only.
             .env("DNS_LOOKUP", "false")
             .stdin(Stdio::null())

@@ -9,9 +9,11 @@
 //!   persists acknowledged positions.
 //! - [`parse`]: a pure function from a line to a [`model::PacketDrop`] or the reason it is not one.
 //! - [`sinks`]: stdout, when there is no cluster: one JSON object per drop.
-//! - [`resolve`]: who is behind each IP (the pod index the Kubernetes watch fills, reverse DNS).
+//! - [`resolve`]: who is behind each IP (the pod index the Kubernetes watch fills; with
+//!   `POD_INDEX=node`, other nodes' pods looked up on demand; reverse DNS).
 //! - [`events`]: located drops → Event writes, aggregated and rate limited, acknowledged once accepted.
-//! - [`kubernetes`]: the only module that knows tokio and kube-rs: the pod watch and the Event writer.
+//! - [`kubernetes`]: the only module that knows tokio and kube-rs: the pod watch, the pod lookups
+//!   (node mode) and the Event writer.
 //! - [`metrics`] and [`health`]: counters, `/metrics`, `/healthz`, `/readyz`.
 //! - [`stop`]: the one shutdown signal every thread watches.
 

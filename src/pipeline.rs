@@ -36,6 +36,8 @@ use crate::metrics::{self, Metrics};
 use crate::model::{Batch, PacketDrop, Position};
 use crate::parse::{self, Parser};
 use crate::resolve::dns::{DnsSettings, ReverseDns};
+use crate::resolve::pod_lookup::{PodIndexMode, PodLookup};
+use crate::resolve::remote::{RemotePods, RemoteSettings};
 use crate::resolve::{self, pods::PodIndex, policies::PolicyIndex};
 use crate::sinks;
 use crate::sources::checkpoint::{self, CheckpointStore};
@@ -58,6 +60,15 @@ const EVENTS_SHUTDOWN_GRACE: Duration = Duration::from_millis(1200);
 const EVENT_WRITE_GIVE_UP: Duration = Duration::from_secs(600);
 /// Pods per list page: pages keep the memory of a relist small.
 const POD_LIST_PAGE_SIZE: u32 = 500;
+/// Node mode: lookups of other nodes' pods per second, and in a burst. One node's share of the API
+/// server's load: an IP is looked up once per `POD_LOOKUP_TTL_SECONDS` at most, and a scan from
+/// thousands of addresses costs 5 lookups a second (the rest are located by IP, and counted).
+const POD_LOOKUP_QPS: f64 = 5.0;
+const POD_LOOKUP_BURST: u32 = 20;
+/// Node mode: IPs of other nodes whose lookup answers are kept (about 600 bytes each at most).
+const POD_LOOKUP_CACHE: usize = 4096;
+/// Node mode: the longest a batch of drops waits for the lookups of its unknown IPs.
+const POD_LOOKUP_MAX_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -259,6 +270,22 @@ fn spawn_kubernetes_stages(
 ) -> Vec<Worker> {
     let index = Arc::new(PodIndex::new(metrics.clone()));
     let policies = Arc::new(PolicyIndex::default());
+    let remote = match settings.pod_index {
+        PodIndexMode::Cluster => None,
+        PodIndexMode::Node => {
+            let (ask, queue) = kubernetes::lookup_queue();
+            let remote_settings = RemoteSettings {
+                ttl: settings.pod_lookup_ttl,
+                negative_ttl: settings.pod_lookup_ttl / 4,
+                capacity: std::num::NonZeroUsize::new(POD_LOOKUP_CACHE).expect("not zero"),
+                max_wait: POD_LOOKUP_MAX_WAIT,
+            };
+            Some((
+                Arc::new(RemotePods::new(remote_settings, ask, metrics.clone())),
+                queue,
+            ))
+        }
+    };
     spawn
         .health
         .set_condition(kubernetes::READY_CONDITION, false);
@@ -270,7 +297,7 @@ fn spawn_kubernetes_stages(
     let mut workers = Vec::new();
 
     let (resolve_index, resolve_policies, resolve_stop, resolve_metrics) = (
-        index.clone(),
+        PodLookup::new(index.clone(), remote.as_ref().map(|(pods, _)| pods.clone())),
         policies.clone(),
         spawn.stop.clone(),
         metrics.clone(),
@@ -321,11 +348,15 @@ fn spawn_kubernetes_stages(
         node_name: settings.node_name,
         reason: settings.reason,
         component: settings.component,
-        resync: settings.pod_resync,
         identifier_label: settings.identifier_label,
         page_size: POD_LIST_PAGE_SIZE,
         give_up_after: EVENT_WRITE_GIVE_UP,
         watch_network_policies: settings.network_policy_attribution,
+        pod_index: settings.pod_index,
+        lookups: kubernetes::LookupLimits {
+            qps: POD_LOOKUP_QPS,
+            burst: POD_LOOKUP_BURST,
+        },
     };
     let (kube_health, kube_stop, kube_metrics) =
         (spawn.health.clone(), spawn.stop.clone(), metrics.clone());
@@ -335,6 +366,7 @@ fn spawn_kubernetes_stages(
             kubernetes::Indexes {
                 pods: index,
                 policies,
+                remote,
             },
             writes_rx,
             outcomes_tx,

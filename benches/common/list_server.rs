@@ -15,6 +15,16 @@ use serde_json::{Value, json};
 
 use super::pods::{self, SyntheticPod};
 
+/// How much of a pod the server sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodShape {
+    /// The fields a node agent reads and little more (about 700 bytes of JSON).
+    Small,
+    /// A pod as a real API server sends it: two containers with probes, resources and env, volumes,
+    /// tolerations, conditions, container statuses, owner references and managedFields (about 7 KB).
+    Full,
+}
+
 /// Serves the pods of [`SyntheticPod`] `0..pods` (IPv4 10.0.0.0 + n) in pages of `page` pods; stops
 /// when dropped.
 pub struct ListServer {
@@ -23,13 +33,15 @@ pub struct ListServer {
     /// When the first list request and the last page's request arrived.
     times: Arc<Mutex<(Option<Instant>, Option<Instant>)>>,
     acceptor: Option<JoinHandle<()>>,
+    list_bytes: usize,
 }
 
 impl ListServer {
-    pub fn start(pods: u32, page: usize) -> ListServer {
-        let pages = Arc::new(pod_pages(pods, page));
+    pub fn start(pods: u32, page: usize, shape: PodShape) -> ListServer {
+        let pages = Arc::new(pod_pages(pods, page, shape));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let address = listener.local_addr().expect("local address");
+        let list_bytes = pages.iter().map(Vec::len).sum();
         let stopping = Arc::new(AtomicBool::new(false));
         let times = Arc::new(Mutex::new((None, None)));
         let acceptor = {
@@ -50,11 +62,17 @@ impl ListServer {
             stopping,
             times,
             acceptor: Some(acceptor),
+            list_bytes,
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// The bytes of JSON all pages hold together.
+    pub fn list_bytes(&self) -> usize {
+        self.list_bytes
     }
 
     /// When the first list request and the last page's request arrived.
@@ -74,7 +92,7 @@ impl Drop for ListServer {
 }
 
 /// Every page of the pod list as the API serves it: a PodList with `continue` while more remain.
-fn pod_pages(pods: u32, page_size: usize) -> Vec<Vec<u8>> {
+fn pod_pages(pods: u32, page_size: usize, shape: PodShape) -> Vec<Vec<u8>> {
     let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let pages = (pods as usize).div_ceil(page_size);
     (0..pages)
@@ -82,7 +100,10 @@ fn pod_pages(pods: u32, page_size: usize) -> Vec<Vec<u8>> {
             let first = page * page_size;
             let last = (first + page_size).min(pods as usize);
             let items: Vec<Value> = (first..last)
-                .map(|n| pod_object(n as u32, &created))
+                .map(|n| match shape {
+                    PodShape::Small => pod_object(n as u32, &created),
+                    PodShape::Full => pods::full_pod_object(n as u32, &created),
+                })
                 .collect();
             let mut metadata = json!({"resourceVersion": "200000"});
             if last < pods as usize {

@@ -58,7 +58,9 @@ impl JsonAgent {
     /// Starts the agent; `configure` adds the settings of the bench (its source, paths).
     pub fn start(environment: Environment, configure: impl FnOnce(&mut Command)) -> JsonAgent {
         let port = free_port();
-        let mut command = Command::new(AGENT);
+        // `KIT_AGENT=path` runs another build of the agent (an older one, to compare).
+        let agent = std::env::var("KIT_AGENT").unwrap_or_else(|_| AGENT.to_string());
+        let mut command = Command::new(agent);
         if environment == Environment::Empty {
             command.env_clear();
         }

@@ -136,9 +136,21 @@ pub struct Args {
     #[arg(long, env = "KUBERNETES_SERVICE_HOST", hide = true)]
     pub kubernetes_service_host: Option<String>,
 
-    /// The pod list is fetched again this often, besides the watch (minutes).
+    /// Accepted for compatibility and validated (minutes); unused: the pod watch resumes with
+    /// bookmarks and lists again only when its version expired (410).
     #[arg(long, env = "POD_RESYNC_MINUTES", default_value = "30")]
     pub pod_resync_minutes: String,
+
+    /// Which pods the index holds: cluster (every pod, listed and watched) or node (this node's;
+    /// other IPs are looked up when a drop names them). Default: node when NODE_NAME is set, else
+    /// cluster.
+    #[arg(long, env = "POD_INDEX")]
+    pub pod_index: Option<String>,
+
+    /// With POD_INDEX=node: how long a pod of another node, once looked up, names its IP before it is
+    /// looked up again (seconds); an IP that was no pod's is asked again after a quarter of it.
+    #[arg(long, env = "POD_LOOKUP_TTL_SECONDS", default_value = "60")]
+    pub pod_lookup_ttl_seconds: String,
 
     /// How the peer pod is named in an Event: namespace, name, label or name_with_namespace.
     #[arg(long, env = "POD_IDENTIFIER", default_value = "namespace")]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Args, ConfigError, invalid, number_in};
 use crate::model::PodIdentifier;
+use crate::resolve::pod_lookup::PodIndexMode;
 
 /// Settings of the Kubernetes sink, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +15,9 @@ pub struct KubernetesConfig {
     pub node_name: String,
     pub reason: String,
     pub component: String,
-    pub pod_resync: Duration,
+    pub pod_index: PodIndexMode,
+    /// Node mode: how long a remote pod's lookup is trusted.
+    pub pod_lookup_ttl: Duration,
     pub identifier: PodIdentifier,
     pub identifier_label: Option<String>,
     pub dns_lookup: bool,
@@ -96,7 +99,31 @@ pub fn kubernetes(
         0 => None,
         limit => Some(limit as usize),
     };
-    let resync = number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
+    // Accepted and checked, as old deployments set it; the watch needs no periodic relist.
+    number_in("POD_RESYNC_MINUTES", &args.pod_resync_minutes, 1, 60 * 24)?;
+    let node_name = non_empty(&args.node_name);
+    let pod_index = match args.pod_index.as_deref() {
+        Some("cluster") => PodIndexMode::Cluster,
+        Some("node") if node_name.is_some() => PodIndexMode::Node,
+        Some("node") => {
+            return Err(invalid(
+                "POD_INDEX",
+                "node",
+                "requires NODE_NAME (this node's name, from the downward API's spec.nodeName)",
+            ));
+        }
+        // Node mode pulls a node's share of the pods, not all of them (README: "Pod index"), but
+        // watches the wrong pods under a wrong name: only where the node's name was given.
+        None | Some("") if node_name.is_some() => PodIndexMode::Node,
+        None | Some("") => PodIndexMode::Cluster,
+        Some(other) => return Err(invalid("POD_INDEX", other, "must be cluster or node")),
+    };
+    let lookup_ttl = number_in(
+        "POD_LOOKUP_TTL_SECONDS",
+        &args.pod_lookup_ttl_seconds,
+        1,
+        3600,
+    )?;
     let repeat = number_in(
         "REPEATED_EVENTS_INTERVAL_MINUTES",
         &args.repeated_events_interval_minutes,
@@ -117,10 +144,11 @@ pub fn kubernetes(
     Ok(KubernetesConfig {
         kubeconfig,
         api_server,
-        node_name: non_empty(&args.node_name).unwrap_or_else(host_name),
+        node_name: node_name.unwrap_or_else(host_name),
         reason: args.kube_event_display_reason.clone(),
         component: args.kube_event_source_component_name.clone(),
-        pod_resync: Duration::from_secs(resync * 60),
+        pod_index,
+        pod_lookup_ttl: Duration::from_secs(lookup_ttl),
         identifier,
         identifier_label,
         dns_lookup,

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 use super::*;
+use crate::resolve::pod_lookup::PodIndexMode;
 
 fn parse(flags: &[&str]) -> Result<Config, ConfigError> {
     let mut argv = vec!["kube-iptables-tailer"];
@@ -141,7 +142,8 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             node_name: "node-7".to_string(),
             reason: "PacketDrop".to_string(),
             component: "kube-iptables-tailer".to_string(),
-            pod_resync: Duration::from_secs(30 * 60),
+            pod_index: PodIndexMode::Node,
+            pod_lookup_ttl: Duration::from_secs(60),
             identifier: crate::model::PodIdentifier::Namespace,
             identifier_label: None,
             dns_lookup: true,
@@ -151,6 +153,73 @@ fn kube_api_server_makes_auto_choose_kubernetes_with_the_original_defaults() {
             events_burst: 100,
             events_per_pod: Some(10),
         }
+    );
+}
+
+/// The Kubernetes settings of `flags` (with a log path and the kubernetes sink).
+fn kubernetes(flags: &[&str]) -> Result<KubernetesConfig, ConfigError> {
+    let mut all = vec!["--iptables-log-path=/l", "--event-sink=kubernetes"];
+    all.extend_from_slice(flags);
+    match parse(&all)?.sink {
+        SinkKind::Kubernetes(kubernetes) => Ok(kubernetes),
+        other => panic!("expected the kubernetes sink, got {other:?}"),
+    }
+}
+
+#[test]
+fn pod_index_is_node_where_the_node_is_named_and_cluster_where_it_is_not() {
+    let mode = |flags: &[&str]| kubernetes(flags).unwrap().pod_index;
+    assert_eq!(mode(&["--node-name=node-7"]), PodIndexMode::Node);
+    // Without NODE_NAME the host name is a guess (in a pod it is the pod's name): every pod.
+    assert_eq!(mode(&[]), PodIndexMode::Cluster);
+    assert_eq!(
+        mode(&["--node-name=node-7", "--pod-index=cluster"]),
+        PodIndexMode::Cluster
+    );
+    assert_eq!(
+        mode(&["--node-name=node-7", "--pod-index=node"]),
+        PodIndexMode::Node
+    );
+    let ttl = kubernetes(&["--pod-lookup-ttl-seconds=5"]).unwrap();
+    assert_eq!(ttl.pod_lookup_ttl, Duration::from_secs(5));
+}
+
+#[test]
+fn pod_index_mistakes_name_the_variable() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--pod-index=node"],
+            "invalid POD_INDEX=\"node\": requires NODE_NAME (this node's name, from the downward \
+             API's spec.nodeName)",
+        ),
+        (
+            &["--node-name=node-7", "--pod-index=nodes"],
+            "invalid POD_INDEX=\"nodes\": must be cluster or node",
+        ),
+        (
+            &["--pod-lookup-ttl-seconds=0"],
+            "invalid POD_LOOKUP_TTL_SECONDS=\"0\": must be a whole number from 1 to 3600",
+        ),
+    ];
+    for (flags, message) in cases {
+        assert_eq!(
+            kubernetes(flags).unwrap_err().to_string(),
+            message,
+            "flags {flags:?}"
+        );
+    }
+}
+
+#[test]
+fn pod_resync_minutes_is_accepted_and_checked_as_old_deployments_set_it() {
+    let flags =
+        |resync: &'static str| vec!["--iptables-log-path=/l", "--event-sink=kubernetes", resync];
+    assert!(parse(&flags("--pod-resync-minutes=5")).is_ok());
+    assert_eq!(
+        parse(&flags("--pod-resync-minutes=0"))
+            .unwrap_err()
+            .to_string(),
+        "invalid POD_RESYNC_MINUTES=\"0\": must be a whole number from 1 to 1440"
     );
 }
 

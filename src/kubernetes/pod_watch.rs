@@ -1,22 +1,24 @@
-//! The pod watch: list (in pages) and watch every pod, keeping only what the index needs. A relist
-//! happens after a watch expires (410, handled by kube-runtime's watcher, which starts over with a
-//! list) and every `POD_RESYNC_MINUTES`; each completed list replaces the index atomically.
+//! The pod watch: list (in pages) and watch the pods the index holds — every pod with
+//! `POD_INDEX=cluster`, this node's (`spec.nodeName`) with `node` — keeping only what the index needs
+//! (`pod_object.rs` decodes nothing else). There is no periodic relist: the watch asks for bookmarks,
+//! so it resumes from a recent version after the API server ends it, and only when that version is
+//! gone (410 Expired, as a watch event or as the watch request's answer) does it list again; each
+//! completed list replaces the index atomically.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
+use super::pod_object::SlimPod;
 use super::{KubeSettings, stopped};
 use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::model::PodInfo;
 use crate::resolve::labels::LabelSets;
-use crate::resolve::pods::{PodIndex, PodPhase, PodRecord};
+use crate::resolve::pod_lookup::PodIndexMode;
+use crate::resolve::pods::{PodIndex, PodRecord};
 use crate::stop::Stop;
 
 /// The readiness condition this watch sets once the index has synced.
@@ -31,16 +33,14 @@ pub async fn watch_pods(
     metrics: Arc<Metrics>,
 ) {
     let label = settings.identifier_label.as_deref();
+    let mut lists = 0u64;
     loop {
-        let api: Api<Pod> = Api::all(client.clone());
-        let config = watcher::Config::default().page_size(settings.page_size);
+        let api: Api<SlimPod> = Api::all(client.clone());
+        let config = watcher_config(&settings);
         // default_backoff: an API that is down (or answers errors) is retried with growing pauses.
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
-        let resync = tokio::time::sleep(settings.resync);
-        tokio::pin!(resync);
         let mut snapshot: Vec<PodRecord> = Vec::new();
         let mut label_sets = LabelSets::default();
-        let mut lists = 0u64;
         loop {
             tokio::select! {
                 event = stream.next() => match event {
@@ -54,7 +54,7 @@ pub async fn watch_pods(
                         }
                     }
                     Some(Ok(Event::InitApply(pod))) => {
-                        snapshot.extend(record(&pod, label, &mut label_sets));
+                        snapshot.extend(pod.record(label, &mut label_sets));
                     }
                     Some(Ok(Event::InitDone)) => {
                         let pods = snapshot.len();
@@ -65,140 +65,108 @@ pub async fn watch_pods(
                             index.len(),
                             label_sets.len()
                         );
+                        if pods == 0 && settings.pod_index == PodIndexMode::Node {
+                            // Every node runs a pod or two (this agent's own): a wrong name, likely.
+                            log::warn!(
+                                "no pod with an IP on node {:?}: is NODE_NAME this node's name? Its \
+                                 pods are looked up one by one meanwhile",
+                                settings.node_name
+                            );
+                        }
                     }
-                    Some(Ok(Event::Apply(pod))) => match record(&pod, label, &mut label_sets) {
+                    Some(Ok(Event::Apply(pod))) => match pod.record(label, &mut label_sets) {
                         Some(record) => index.upsert(record),
-                        None => index.remove(uid(&pod)),
+                        None => index.remove(pod.uid()),
                     },
-                    Some(Ok(Event::Delete(pod))) => index.remove(uid(&pod)),
+                    Some(Ok(Event::Delete(pod))) => index.remove(pod.uid()),
+                    Some(Err(error)) if version_gone(&error) => {
+                        // kube-runtime's watcher retries such a watch from the same version forever:
+                        // start over with a list.
+                        log::info!("pod watch: {error}; listing again");
+                        break;
+                    }
                     Some(Err(error)) => {
                         metrics.watch_restarts.with_label_values(&["error"]).inc();
                         log::warn!("pod watch: {error}; retrying");
                     }
                     None => break,
                 },
-                () = &mut resync => {
-                    metrics.watch_restarts.with_label_values(&["resync"]).inc();
-                    log::debug!("periodic pod relist");
-                    break;
-                }
                 () = stopped(&stop) => return,
             }
         }
     }
 }
 
-fn uid(pod: &Pod) -> &str {
-    pod.metadata.uid.as_deref().unwrap_or_default()
+/// The watch's list and watch parameters for the index's mode.
+fn watcher_config(settings: &KubeSettings) -> watcher::Config {
+    let config = watcher::Config::default().page_size(settings.page_size);
+    match settings.pod_index {
+        // Pages keep the memory of a list of every pod small (an unpaged list is one body of
+        // hundreds of megabytes); a quorum read, but only at start and after a 410.
+        PodIndexMode::Cluster => config,
+        // A node's pods are few: the API server's watch cache serves them (resourceVersion=0),
+        // found by its node index, without reading etcd. Unpaged: kube-rs leaves out
+        // resourceVersion=0 from a list with a limit (older API servers ignore the limit then).
+        PodIndexMode::Node => {
+            let mut config = config
+                .fields(&format!("spec.nodeName={}", settings.node_name))
+                .any_semantic();
+            config.page_size = None;
+            config
+        }
+    }
 }
 
-/// The compact record of a pod, or `None` when it has no IP yet (nothing to index).
-fn record(
-    pod: &Pod,
-    identifier_label: Option<&str>,
-    label_sets: &mut LabelSets,
-) -> Option<PodRecord> {
-    let metadata = &pod.metadata;
-    let spec = pod.spec.as_ref();
-    let status = pod.status.as_ref();
-    let mut ips: Vec<IpAddr> = status
-        .and_then(|status| status.pod_ips.as_ref())
-        .map(|ips| ips.iter().filter_map(|ip| ip.ip.parse().ok()).collect())
-        .unwrap_or_default();
-    if ips.is_empty() {
-        // Older API servers only fill `podIP`.
-        ips.extend(
-            status
-                .and_then(|status| status.pod_ip.as_deref())
-                .and_then(|ip| ip.parse::<IpAddr>().ok()),
-        );
-    }
-    if ips.is_empty() {
-        return None;
-    }
-    let phase = PodPhase::from_status(status.and_then(|status| status.phase.as_deref()));
-    let info = PodInfo {
-        namespace: metadata.namespace.clone().unwrap_or_default(),
-        name: metadata.name.clone().unwrap_or_default(),
-        uid: metadata.uid.clone().unwrap_or_default(),
-        node: spec
-            .and_then(|spec| spec.node_name.clone())
-            .unwrap_or_default(),
-        host_network: spec.and_then(|spec| spec.host_network).unwrap_or(false),
-        identifier_label: identifier_label
-            .and_then(|key| metadata.labels.as_ref()?.get(key).cloned()),
-        labels: label_sets.share(metadata.labels.as_ref()),
-    };
-    Some(PodRecord {
-        info,
-        ips,
-        phase,
-        deleting: metadata.deletion_timestamp.is_some(),
-    })
+/// A watch started from a version the API server no longer has (410 Gone as the request's answer).
+fn version_gone(error: &watcher::Error) -> bool {
+    matches!(error, watcher::Error::WatchStartFailed(kube::Error::Api(status)) if status.code == 410)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::core::Status;
 
-    fn pod(json: serde_json::Value) -> Pod {
-        serde_json::from_value(json).unwrap()
+    fn start_failed(code: u16) -> watcher::Error {
+        let status = Status::failure("too old resource version: 5 (9)", "Expired").with_code(code);
+        watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(status)))
     }
 
     #[test]
-    fn a_pod_becomes_a_compact_record_with_every_ip() {
-        let pod = pod(serde_json::json!({
-            "metadata": {"namespace": "shop", "name": "frontend-1", "uid": "u-1",
-                         "labels": {"app": "frontend", "tier": "web"}},
-            "spec": {"nodeName": "node-1", "containers": []},
-            "status": {"phase": "Running", "podIP": "10.0.1.5",
-                       "podIPs": [{"ip": "10.0.1.5"}, {"ip": "fd00::1:5"}]}
-        }));
-        let mut label_sets = LabelSets::default();
-        let record = record(&pod, Some("app"), &mut label_sets).unwrap();
-        let labels = record.info.labels.clone();
-        assert_eq!(labels.get("tier"), Some("web"));
-        assert_eq!(labels.len(), 2);
-        assert_eq!(
-            record,
-            PodRecord {
-                info: PodInfo {
-                    namespace: "shop".into(),
-                    name: "frontend-1".into(),
-                    uid: "u-1".into(),
-                    node: "node-1".into(),
-                    host_network: false,
-                    identifier_label: Some("frontend".into()),
-                    labels,
-                },
-                ips: vec!["10.0.1.5".parse().unwrap(), "fd00::1:5".parse().unwrap()],
-                phase: PodPhase::Running,
-                deleting: false,
-            }
-        );
+    fn a_watch_refused_with_410_starts_over_and_other_failures_are_retried() {
+        assert!(version_gone(&start_failed(410)));
+        assert!(!version_gone(&start_failed(500)));
+        // As a watch event, 410 makes the watcher list again by itself.
+        let event = Status::failure("too old", "Expired").with_code(410);
+        assert!(!version_gone(&watcher::Error::WatchError(Box::new(event))));
     }
 
     #[test]
-    fn pod_ip_alone_terminating_and_host_network_are_kept() {
-        let pod = pod(serde_json::json!({
-            "metadata": {"namespace": "kube-system", "name": "proxy", "uid": "u-2",
-                         "deletionTimestamp": "2026-11-25T21:00:00Z"},
-            "spec": {"nodeName": "node-2", "hostNetwork": true, "containers": []},
-            "status": {"phase": "Succeeded", "podIP": "192.0.2.10"}
-        }));
-        let record = record(&pod, None, &mut LabelSets::default()).unwrap();
-        assert_eq!(record.ips, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
-        assert!(record.info.host_network && record.deleting);
-        assert_eq!(record.phase, PodPhase::Finished);
-        assert_eq!(record.info.identifier_label, None);
-    }
-
-    #[test]
-    fn a_pod_without_an_ip_is_not_indexed() {
-        let pod = pod(serde_json::json!({
-            "metadata": {"namespace": "a", "name": "b", "uid": "c"},
-            "status": {"phase": "Pending"}
-        }));
-        assert_eq!(record(&pod, None, &mut LabelSets::default()), None);
+    fn node_mode_watches_this_nodes_pods_from_the_watch_cache() {
+        let mut settings = KubeSettings {
+            kubeconfig: None,
+            api_server: None,
+            node_name: "node-7".to_string(),
+            reason: "PacketDrop".to_string(),
+            component: "kube-iptables-tailer".to_string(),
+            identifier_label: None,
+            page_size: 500,
+            give_up_after: std::time::Duration::from_secs(600),
+            watch_network_policies: false,
+            pod_index: PodIndexMode::Node,
+            lookups: super::super::LookupLimits {
+                qps: 5.0,
+                burst: 20,
+            },
+        };
+        let node = watcher_config(&settings);
+        assert_eq!(node.field_selector.as_deref(), Some("spec.nodeName=node-7"));
+        assert_eq!(node.list_semantic, watcher::ListSemantic::Any);
+        assert_eq!(node.page_size, None);
+        settings.pod_index = PodIndexMode::Cluster;
+        let cluster = watcher_config(&settings);
+        assert_eq!(cluster.field_selector, None);
+        assert_eq!(cluster.list_semantic, watcher::ListSemantic::MostRecent);
+        assert_eq!(cluster.page_size, Some(500));
     }
 }

@@ -65,8 +65,14 @@ pub struct Metrics {
     /// NetworkPolicies in the index, and 1 once it has synced (0 while they cannot be listed: RBAC).
     pub network_policies: IntGauge,
     pub network_policies_synced: IntGauge,
-    /// Pod watches started again (expired, failed, or the periodic relist).
+    /// Pod watches started again (`expired`: a relist after 410 Gone; `error`).
     pub watch_restarts: IntCounterVec,
+    /// `POD_INDEX=node`: lookups of IPs on other nodes, by result (`pod`, `node`, `none`,
+    /// `rate_limited`, `error`).
+    pub remote_pod_lookups: IntCounterVec,
+    /// `POD_INDEX=node`: IPs located as external because their lookup had no answer in time, by
+    /// reason (`slow`: not answered within the wait; `queue_full`: not asked).
+    pub remote_pods_unresolved: IntCounterVec,
     /// Reverse DNS lookups, by result (`found`, `not_found`, `timeout`, `busy`), and answers from cache.
     pub dns_lookups: IntCounterVec,
     pub dns_cache_hits: IntCounter,
@@ -199,6 +205,16 @@ impl Metrics {
                 "Pod watches started again, by reason",
                 &["reason"],
             ),
+            remote_pod_lookups: counter_vec(
+                "remote_pod_lookups_total",
+                "POD_INDEX=node: lookups of IPs on other nodes at the API, by result",
+                &["result"],
+            ),
+            remote_pods_unresolved: counter_vec(
+                "remote_pods_unresolved_total",
+                "POD_INDEX=node: IPs located as external because their lookup had no answer in time, by reason",
+                &["reason"],
+            ),
             dns_lookups: counter_vec(
                 "dns_lookups_total",
                 "Reverse DNS lookups of IPs that are no pod, by result",
@@ -236,7 +252,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 35] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 37] = [
             Box::new(self.packet_drops.clone()),
             Box::new(self.lines_read.clone()),
             Box::new(self.drops_parsed.clone()),
@@ -265,6 +281,8 @@ impl Metrics {
             Box::new(self.network_policies.clone()),
             Box::new(self.network_policies_synced.clone()),
             Box::new(self.watch_restarts.clone()),
+            Box::new(self.remote_pod_lookups.clone()),
+            Box::new(self.remote_pods_unresolved.clone()),
             Box::new(self.dns_lookups.clone()),
             Box::new(self.dns_cache_hits.clone()),
             Box::new(self.nflog_received.clone()),

@@ -7,8 +7,10 @@
 
 pub mod dns;
 pub mod labels;
+pub mod pod_lookup;
 pub mod pods;
 pub mod policies;
+pub mod remote;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::metrics::policy::{MAX_POLICY_LABELS, PolicyLabels};
 use crate::model::{Batch, Endpoint, Isolation, Located, PacketDrop, PolicyDirection};
 use crate::stop::Stop;
 use dns::ReverseDns;
-use pods::PodIndex;
+use pod_lookup::PodLookup;
 use policies::PolicyIndex;
 
 /// Namespaces that get a `packet_drops_count` label value of their own; later ones are `other`.
@@ -29,28 +31,31 @@ pub const MAX_NAMESPACE_LABELS: usize = 200;
 pub const MAX_NAMESPACE_PAIRS: usize = 1_000;
 
 /// Thread body: waits for the index to sync (returns if stopped first), then locates every drop.
-/// Returns when `input` is disconnected or `output`'s receiver is gone.
+/// Returns when `input` is disconnected or `output`'s receiver is gone. `pods`: the pod index
+/// (cluster mode), or a [`PodLookup`] with the remote pods too (node mode).
 pub fn run(
     input: Receiver<Batch<PacketDrop>>,
     output: Sender<Batch<Located>>,
-    index: Arc<PodIndex>,
+    pods: impl Into<PodLookup>,
     policies: Arc<PolicyIndex>,
     dns: ReverseDns,
     stop: Stop,
     metrics: Arc<Metrics>,
 ) {
-    if !index.wait_synced(&stop) {
+    let pods = pods.into();
+    if !pods.index().wait_synced(&stop) {
         log::info!("stopped before the pod index synced");
         return;
     }
     let mut labels = NamespaceLabels::new(MAX_NAMESPACE_LABELS, MAX_NAMESPACE_PAIRS);
     let mut policy_labels = PolicyLabels::new(MAX_POLICY_LABELS);
-    for batch in input {
+    for batch in &input {
+        pods.prepare(&batch.items, !input.is_empty());
         let items = batch
             .items
             .into_iter()
             .map(|drop| {
-                let located = locate(drop, &index, &policies, &dns);
+                let located = locate(drop, &pods, &policies, &dns);
                 let [src, dst] = labels.pair(&located.src, &located.dst);
                 let drops = u64::from(located.drop.count);
                 metrics
@@ -80,8 +85,8 @@ pub fn run(
     }
 }
 
-fn locate(drop: PacketDrop, index: &PodIndex, policies: &PolicyIndex, dns: &ReverseDns) -> Located {
-    let (src, dst) = (index.lookup(drop.packet.src), index.lookup(drop.packet.dst));
+fn locate(drop: PacketDrop, pods: &PodLookup, policies: &PolicyIndex, dns: &ReverseDns) -> Located {
+    let (src, dst) = (pods.lookup(drop.packet.src), pods.lookup(drop.packet.dst));
     // A name is looked up only for the peer of a pod: without a pod end no Event names anything.
     let named = src.is_some() || dst.is_some();
     let endpoint = |found: Option<Endpoint>, ip: std::net::IpAddr| {

@@ -139,15 +139,7 @@ impl PodIndex {
     /// Who uses `ip`: the pod with the strongest claim on it, or its node when that is a hostNetwork pod.
     pub fn lookup(&self, ip: IpAddr) -> Option<Endpoint> {
         let state = self.read();
-        let claim = state.by_ip.get(ip)?.best();
-        Some(if claim.rank.host_network() {
-            Endpoint::Node {
-                ip,
-                node: claim.pod.node.clone(),
-            }
-        } else {
-            Endpoint::Pod(claim.pod.clone())
-        })
+        Some(state.by_ip.get(ip)?.best().endpoint(ip))
     }
 
     /// The number of IPs indexed.
@@ -171,6 +163,16 @@ impl PodIndex {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Who uses `ip` among `records` (the pods an on-demand lookup found with it), ranked as the index
+/// ranks the pods claiming one IP.
+pub fn best_claim(records: Vec<PodRecord>, ip: IpAddr) -> Option<Endpoint> {
+    let mut state = State::default();
+    for record in records {
+        state.upsert(PodEntry::from(record));
+    }
+    Some(state.by_ip.get(ip)?.best().endpoint(ip))
 }
 
 fn gauge(size: usize) -> i64 {
@@ -360,6 +362,20 @@ impl Rank {
 struct Claim {
     pod: Arc<PodInfo>,
     rank: Rank,
+}
+
+impl Claim {
+    /// The pod, or its node when the pod is a hostNetwork one (the IP is the node's).
+    fn endpoint(&self, ip: IpAddr) -> Endpoint {
+        if self.rank.host_network() {
+            Endpoint::Node {
+                ip,
+                node: self.pod.node.clone(),
+            }
+        } else {
+            Endpoint::Pod(self.pod.clone())
+        }
+    }
 }
 
 /// The pods claiming one IP, in the order they were last added or updated. Nearly always one: kept inline, without a `Vec`.

@@ -11,7 +11,7 @@ use crate::model::{
     FileIdentity, FilePosition, Fingerprint, Flags, Packet, PodInfo, Position, Protocol, Transport,
 };
 use dns::DnsSettings;
-use pods::{PodPhase, PodRecord};
+use pods::{PodIndex, PodPhase, PodRecord};
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()

@@ -280,3 +280,29 @@ fn phases_from_the_api() {
         assert_eq!(PodPhase::from_status(Some(finished)), PodPhase::Finished);
     }
 }
+
+#[test]
+fn a_lookups_pods_are_ranked_as_the_index_ranks_them() {
+    // An on-demand lookup by IP found the finished pod that had it and the running one that has it.
+    let finished = record("job-28f9x", "uid-old", &["10.1.2.3"], PodPhase::Finished);
+    let running = record("api-0", "uid-new", &["10.1.2.3"], PodPhase::Running);
+    match best_claim(vec![running, finished], ip("10.1.2.3")) {
+        Some(Endpoint::Pod(pod)) => assert_eq!(pod.name, "api-0"),
+        other => panic!("expected api-0, got {other:?}"),
+    }
+    let mut proxy = record(
+        "kube-proxy-x",
+        "uid-proxy",
+        &["192.0.2.10"],
+        PodPhase::Running,
+    );
+    proxy.info.host_network = true;
+    assert_eq!(
+        best_claim(vec![proxy], ip("192.0.2.10")),
+        Some(Endpoint::Node {
+            ip: ip("192.0.2.10"),
+            node: "node-7".to_string()
+        })
+    );
+    assert_eq!(best_claim(Vec::new(), ip("192.0.2.10")), None);
+}

@@ -62,6 +62,73 @@ fn serves_kube_rs_paged_lists() {
     assert_eq!(queries, expected);
 }
 
+#[test]
+fn selects_pods_by_field_in_lists_watches_and_pages_and_counts_the_bytes_it_sends() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+
+    let api = FakeApi::start();
+    five_pods(&api);
+    for index in 0..3 {
+        api.add_pod(
+            FakePod::new("db", &format!("pg-{index}"))
+                .node("node-2")
+                .ip(&format!("10.2.0.{index}")),
+        );
+    }
+    let names = |list: kube::core::ObjectList<Pod>| -> Vec<String> {
+        (list.items.iter())
+            .map(|pod| pod.metadata.name.clone().unwrap())
+            .collect()
+    };
+    let (on_node_2, by_ip, page) = block_on(async {
+        let pods: Api<Pod> = Api::all(client(&api));
+        let on_node_2 = pods
+            .list(
+                &ListParams::default()
+                    .fields("spec.nodeName=node-2")
+                    .match_any(),
+            )
+            .await
+            .unwrap();
+        let by_ip = pods
+            .list(&ListParams::default().fields("status.podIP=10.1.0.3"))
+            .await
+            .unwrap();
+        let page = pods
+            .list(
+                &ListParams::default()
+                    .fields("spec.nodeName!=node-2")
+                    .limit(4),
+            )
+            .await
+            .unwrap();
+        (on_node_2, by_ip, page)
+    });
+    let remaining = page.metadata.remaining_item_count;
+    assert_eq!(names(on_node_2), ["pg-0", "pg-1", "pg-2"]);
+    assert_eq!(names(by_ip), ["web-3"]);
+    assert_eq!(names(page), ["web-0", "web-1", "web-2", "web-3"]);
+    assert_eq!(remaining, Some(1));
+    let refused = block_on(async {
+        let pods: Api<Pod> = Api::all(client(&api));
+        pods.list(&ListParams::default().fields("spec.restartPolicy=Always"))
+            .await
+            .unwrap_err()
+    });
+    assert!(
+        refused
+            .to_string()
+            .contains("field label not supported: spec.restartPolicy"),
+        "{refused}"
+    );
+    // Each answer's body is counted: a list of three pods is about three pods' JSON.
+    let requests = api.requests();
+    let three = requests[0].bytes;
+    let one = requests[1].bytes;
+    assert!(three > 2 * one && one > 300, "{three} and {one} bytes");
+}
+
 type PodEvent = Result<
     kube::runtime::watcher::Event<k8s_openapi::api::core::v1::Pod>,
     kube::runtime::watcher::Error,

@@ -155,7 +155,8 @@ fn an_ip_handed_to_a_new_pod_belongs_to_the_live_one() {
             .ip("10.0.9.9"),
     );
     let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(dir.path(), &api, &[]);
+    // Every pod in the index (its size tells when the watch's changes arrived).
+    let agent = start_agent(dir.path(), &api, &[("POD_INDEX", "cluster")]);
     wait_ready(&agent);
     assert_eq!(agent.metric("kube_iptables_tailer_pod_index_size"), 6.0);
     append_drop(

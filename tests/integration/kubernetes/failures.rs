@@ -151,7 +151,8 @@ fn an_expired_watch_is_followed_by_a_relist_that_finds_new_pods() {
     let api = FakeApi::start();
     cluster(&api);
     let dir = tempfile::tempdir().unwrap();
-    let agent = start_agent(dir.path(), &api, &[]);
+    // Every pod in the index (its size tells when the newcomer arrived).
+    let agent = start_agent(dir.path(), &api, &[("POD_INDEX", "cluster")]);
     wait_ready(&agent);
     // The history the agent's watch would resume from is gone: its next watch gets 410 Expired.
     api.expire_history();

@@ -6,6 +6,7 @@ mod cni_logs;
 mod events;
 mod failures;
 mod isolation;
+mod pod_index;
 mod replays;
 mod storms;
 

@@ -59,6 +59,9 @@ fn nflog_drops_between_two_pods_become_an_event_on_each_over_ipv4_and_ipv6() {
             ("EVENT_SINK", "kubernetes"),
             ("KUBE_API_SERVER", &url),
             ("NODE_NAME", "node-1"),
+            // server-1 is another node's, and found by its IPv6 address too: the index of every
+            // pod (node mode looks pods up by their first address only).
+            ("POD_INDEX", "cluster"),
             ("DNS_LOOKUP", "false"),
         ],
     );

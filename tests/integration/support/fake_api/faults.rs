@@ -96,6 +96,8 @@ pub struct Recorded {
     /// The status answered (200 for a watch, also one that ends with an ERROR event); `None` when the
     /// connection was dropped or the answer is still being prepared (a delay).
     pub status: Option<u16>,
+    /// Bytes of body sent in answer so far: the JSON, or a watch's event lines.
+    pub bytes: u64,
 }
 
 impl Recorded {

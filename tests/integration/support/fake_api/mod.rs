@@ -1,7 +1,8 @@
 //! A fake Kubernetes API server on loopback for the agent's integration tests: real HTTP/1.1 with
-//! keep-alive, pods and networking.k8s.io/v1 NetworkPolicies listed (paged) and watched (chunked, with
-//! 410 Expired after `expire_history`), core/v1 Events created, read and merge-patched, faults a test
-//! scripts (a 403 for NetworkPolicies among them), and a record of every request.
+//! keep-alive, pods and networking.k8s.io/v1 NetworkPolicies listed (paged, from one shared snapshot per
+//! list) and watched (chunked, with 410 Expired after `expire_history`), both by `fieldSelector`,
+//! core/v1 Events created, read and merge-patched, faults a test scripts (a 403 for NetworkPolicies
+//! among them), and a record of every request with the bytes answered to it.
 //!
 //! It serves only what the agent uses, but serves it as the API server does, so that kube-rs talks to it
 //! unchanged (`fake_api_selftest` proves that with kube-rs itself).
@@ -26,6 +27,7 @@ mod network_policy;
 mod pod;
 mod resource;
 mod routes;
+mod selector;
 mod server;
 mod store;
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::ExpiredAnswer;
 use super::http::Request;
 use super::resource::Resource;
+use super::selector::FieldSelector;
 use super::store::{Refusal, Store, status};
 
 /// What the connection loop sends back.
@@ -28,6 +29,8 @@ pub struct Watch {
     pub resource: Resource,
     /// `None`: all namespaces.
     pub namespace: Option<String>,
+    /// `fieldSelector`: only changes to objects it selects are sent.
+    pub selector: FieldSelector,
     /// Events to send at once, before any change after `cursor`.
     pub first: Vec<Value>,
     /// The version after which changes are sent.
@@ -320,6 +323,11 @@ fn list_or_watch(
             .get(name)
             .is_some_and(|value| value == "true" || value == "1")
     };
+    let selector =
+        match FieldSelector::parse(resource, query.get("fieldSelector").map(String::as_str)) {
+            Ok(selector) => selector,
+            Err(refused) => return refusal(refused),
+        };
     if !flag("watch") {
         let limit = match query.get("limit").map(|limit| limit.parse::<usize>()) {
             None => None,
@@ -328,7 +336,13 @@ fn list_or_watch(
         };
         let token = query.get("continue").filter(|token| !token.is_empty());
         return answer(
-            store.list(resource, namespace, limit, token.map(String::as_str)),
+            store.list(
+                resource,
+                namespace,
+                &selector,
+                limit,
+                token.map(String::as_str),
+            ),
             200,
         );
     }
@@ -340,6 +354,7 @@ fn list_or_watch(
     let mut watch = Watch {
         resource,
         namespace: namespace.map(String::from),
+        selector: selector.clone(),
         first: Vec::new(),
         cursor: store.resource_version(),
         end_now: false,
@@ -349,7 +364,7 @@ fn list_or_watch(
     match query.get("resourceVersion").map(String::as_str) {
         // "Any version": the API starts with the current objects as ADDED events.
         None | Some("" | "0") => {
-            watch.first = (store.objects_in(resource, namespace).into_iter())
+            watch.first = (store.objects_in(resource, namespace, &selector).into_iter())
                 .map(|object| json!({"type": "ADDED", "object": object}))
                 .collect();
             if flag("sendInitialEvents") {

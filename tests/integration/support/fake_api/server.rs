@@ -136,6 +136,7 @@ fn admit(shared: &Shared, request: &Request) -> (usize, Plan) {
         body: Recorded::body_from(&request.body),
         received: Instant::now(),
         status: None,
+        bytes: 0,
     });
     let index = state.forgotten_requests + state.requests.len() - 1;
     let plan = if state.refusing {
@@ -152,12 +153,21 @@ fn admit(shared: &Shared, request: &Request) -> (usize, Plan) {
 }
 
 fn set_status(state: &mut State, index: usize, code: u16) {
-    let Some(index) = index.checked_sub(state.forgotten_requests) else {
-        return;
-    };
-    if let Some(recorded) = state.requests.get_mut(index) {
+    if let Some(recorded) = recorded(state, index) {
         recorded.status = Some(code);
     }
+}
+
+/// Counts `bytes` of body (JSON, or watch event lines) sent in answer to request `index`.
+fn add_bytes(state: &mut State, index: usize, bytes: usize) {
+    if let Some(recorded) = recorded(state, index) {
+        recorded.bytes += bytes as u64;
+    }
+}
+
+fn recorded(state: &mut State, index: usize) -> Option<&mut Recorded> {
+    let index = index.checked_sub(state.forgotten_requests)?;
+    state.requests.get_mut(index)
 }
 
 /// Writes a whole answer; whether the connection can serve another request.
@@ -170,8 +180,12 @@ fn answer(
     body: &Value,
     request: &Request,
 ) -> bool {
-    set_status(&mut shared.lock(), index, code);
     let bytes = serde_json::to_vec(body).unwrap_or_default();
+    {
+        let mut state = shared.lock();
+        set_status(&mut state, index, code);
+        add_bytes(&mut state, index, bytes.len());
+    }
     http::write_response(stream, code, headers, &bytes, request.close).is_ok()
 }
 
@@ -194,7 +208,7 @@ fn route(shared: &Shared, stream: &mut TcpStream, index: usize, request: &Reques
         } => answer(shared, stream, index, code, &headers, &body, request),
         Answer::Watch(watch) => {
             set_status(&mut shared.lock(), index, 200);
-            stream_watch(shared, stream, watch, generation).is_ok()
+            stream_watch(shared, stream, index, watch, generation).is_ok()
         }
     }
 }
@@ -235,13 +249,16 @@ impl Drop for OpenWatch<'_> {
 fn stream_watch(
     shared: &Shared,
     stream: &mut TcpStream,
+    index: usize,
     watch: Watch,
     generation: u64,
 ) -> io::Result<()> {
     let open = OpenWatch::new(shared);
     http::start_chunked(stream)?;
     for event in &watch.first {
-        http::write_chunk(stream, &event_line(event))?;
+        let line = event_line(event);
+        http::write_chunk(stream, &line)?;
+        add_bytes(&mut shared.lock(), index, line.len());
     }
     if watch.end_now {
         drop(open);
@@ -264,13 +281,15 @@ fn stream_watch(
             drop(open);
             return http::end_chunked(stream);
         }
-        let mut lines: Vec<Vec<u8>> =
-            (state
-                .store
-                .changes_after(cursor, watch.resource, watch.namespace.as_deref()))
-            .into_iter()
-            .map(|change| event_line(&json!({"type": change.kind, "object": change.object})))
-            .collect();
+        let mut lines: Vec<Vec<u8>> = (state.store.changes_after(
+            cursor,
+            watch.resource,
+            watch.namespace.as_deref(),
+            &watch.selector,
+        ))
+        .into_iter()
+        .map(|change| event_line(&json!({"type": change.kind, "object": change.object})))
+        .collect();
         let bookmark_every = state.bookmark_every.filter(|_| watch.bookmarks);
         let bookmark_due = bookmark_every.is_some_and(|every| now >= last_bookmark + every);
         if bookmark_due {
@@ -305,6 +324,7 @@ fn stream_watch(
             http::write_chunk(stream, line)?;
         }
         state = shared.lock();
+        add_bytes(&mut state, index, lines.iter().map(Vec::len).sum());
     }
 }
 

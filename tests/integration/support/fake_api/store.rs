@@ -1,14 +1,17 @@
 //! What the fake API server holds: pods and NetworkPolicies with their change history (for watches),
-//! paged list snapshots (for continue tokens) and core/v1 Events. All objects are `serde_json::Value`s
+//! paged list snapshots (for continue tokens; one shared copy per list, however many pages it has) and
+//! core/v1 Events. All objects are `serde_json::Value`s
 //! shaped like the real API's, so what a client decodes here it would decode from a cluster.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::network_policy;
 use super::pod::{FakePod, pod_json};
 use super::resource::Resource;
+use super::selector::FieldSelector;
 
 /// One change to a pod or a NetworkPolicy, as a watch delivers it.
 pub struct Change {
@@ -21,12 +24,15 @@ pub struct Change {
     pub object: Value,
 }
 
-/// The rest of a paged list, kept under its continue token.
+/// Where a paged list goes on, kept under its continue token: the list's snapshot, shared by all its
+/// tokens (copying the rest of the list for each page held n²/1000 objects for n pods: gigabytes for
+/// 150,000), and the first item of the next page.
 struct Page {
     /// A token is for the list it came from, not another kind's.
     resource: Resource,
     resource_version: u64,
-    items: Vec<Value>,
+    items: Arc<Vec<Value>>,
+    offset: usize,
 }
 
 /// A refusal in the API's terms: an HTTP code and a `Status` body.
@@ -37,6 +43,9 @@ pub struct Store {
     /// Watches and continue tokens from before this version are answered 410 Expired.
     oldest_kept: u64,
     pods: BTreeMap<(String, String), Value>,
+    /// The pods by `status.podIP`: a lookup by IP among 150,000 pods scanned them all under the
+    /// server's one lock (over 100 ms each, one at a time), far slower than the API server's cache.
+    pods_by_ip: HashMap<String, BTreeSet<(String, String)>>,
     network_policies: BTreeMap<(String, String), Value>,
     history: Vec<Change>,
     events: BTreeMap<(String, String), Value>,
@@ -52,6 +61,7 @@ impl Store {
             resource_version: 1000,
             oldest_kept: 0,
             pods: BTreeMap::new(),
+            pods_by_ip: HashMap::new(),
             network_policies: BTreeMap::new(),
             history: Vec::new(),
             events: BTreeMap::new(),
@@ -100,7 +110,9 @@ impl Store {
         };
         let resource_version = self.bump();
         let object = pod_json(pod, &uid, resource_version, &created);
-        self.pods.insert(key, object.clone());
+        self.index_pod_ip(&key, false);
+        self.pods.insert(key.clone(), object.clone());
+        self.index_pod_ip(&key, true);
         self.record(Resource::Pod, kind, &pod.namespace, object.clone());
         object
     }
@@ -156,6 +168,9 @@ impl Store {
     /// new version, as the API server's watch shows it.
     fn delete(&mut self, resource: Resource, namespace: &str, name: &str) -> Value {
         let key = (namespace.to_string(), name.to_string());
+        if resource == Resource::Pod {
+            self.index_pod_ip(&key, false);
+        }
         let Some(mut object) = self.objects_mut(resource).remove(&key) else {
             panic!("fake API: no {} {namespace}/{name}", resource.kind());
         };
@@ -163,6 +178,22 @@ impl Store {
         object["metadata"]["resourceVersion"] = json!(resource_version.to_string());
         self.record(resource, "DELETED", namespace, object.clone());
         object
+    }
+
+    /// Adds the stored pod `key` to `pods_by_ip` under its `status.podIP`, or takes it out.
+    fn index_pod_ip(&mut self, key: &(String, String), add: bool) {
+        let Some(ip) = (self.pods.get(key)).and_then(|pod| pod["status"]["podIP"].as_str()) else {
+            return;
+        };
+        let ip = ip.to_string();
+        if add {
+            self.pods_by_ip.entry(ip).or_default().insert(key.clone());
+        } else if let Some(keys) = self.pods_by_ip.get_mut(&ip) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.pods_by_ip.remove(&ip);
+            }
+        }
     }
 
     fn objects(&self, resource: Resource) -> &BTreeMap<(String, String), Value> {
@@ -208,12 +239,14 @@ impl Store {
         resource_version < self.oldest_kept
     }
 
-    /// The changes to `resource` after `resource_version` in `namespace` (all when `None`).
+    /// The changes to `resource` after `resource_version` in `namespace` (all when `None`) whose
+    /// object `selector` selects.
     pub fn changes_after(
         &self,
         resource_version: u64,
         resource: Resource,
         namespace: Option<&str>,
+        selector: &FieldSelector,
     ) -> Vec<&Change> {
         let start = self
             .history
@@ -222,14 +255,30 @@ impl Store {
             .iter()
             .filter(|change| change.resource == resource)
             .filter(|change| namespace.is_none_or(|ns| ns == change.namespace))
+            .filter(|change| selector.matches(&change.object))
             .collect()
     }
 
-    /// The current objects of `resource` in `namespace` (all when `None`), in key order.
-    pub fn objects_in(&self, resource: Resource, namespace: Option<&str>) -> Vec<Value> {
+    /// The current objects of `resource` in `namespace` (all when `None`) that `selector` selects,
+    /// in key order.
+    pub fn objects_in(
+        &self,
+        resource: Resource,
+        namespace: Option<&str>,
+        selector: &FieldSelector,
+    ) -> Vec<Value> {
+        if let (Resource::Pod, Some(ip)) = (resource, selector.pod_ip()) {
+            let keys = self.pods_by_ip.get(ip).into_iter().flatten();
+            return (keys.filter_map(|key| self.pods.get(key)))
+                .filter(|pod| namespace.is_none_or(|wanted| pod["metadata"]["namespace"] == wanted))
+                .filter(|pod| selector.matches(pod))
+                .cloned()
+                .collect();
+        }
         self.objects(resource)
             .iter()
             .filter(|((ns, _), _)| namespace.is_none_or(|wanted| wanted == ns))
+            .filter(|(_, object)| selector.matches(object))
             .map(|(_, object)| object.clone())
             .collect()
     }
@@ -239,11 +288,16 @@ impl Store {
         &mut self,
         resource: Resource,
         namespace: Option<&str>,
+        selector: &FieldSelector,
         limit: Option<usize>,
         continue_token: Option<&str>,
     ) -> Result<Value, Refusal> {
-        let (resource_version, items) = match continue_token {
-            None => (self.resource_version, self.objects_in(resource, namespace)),
+        let (resource_version, items, offset) = match continue_token {
+            None => (
+                self.resource_version,
+                Arc::new(self.objects_in(resource, namespace, selector)),
+                0,
+            ),
             Some(token) => match self.pages.get(token) {
                 Some(page) if page.resource != resource => {
                     return Err(status(
@@ -251,7 +305,7 @@ impl Store {
                         "continue key is not valid: not for this resource",
                     ));
                 }
-                Some(page) => (page.resource_version, page.items.clone()),
+                Some(page) => (page.resource_version, page.items.clone(), page.offset),
                 None => {
                     return Err(status(
                         410,
@@ -263,24 +317,23 @@ impl Store {
         };
         let mut metadata = json!({"resourceVersion": resource_version.to_string()});
         let limit = limit.filter(|limit| *limit > 0).unwrap_or(usize::MAX);
-        let page: Vec<Value> = if items.len() > limit {
-            let rest = items[limit..].to_vec();
+        let end = offset.saturating_add(limit).min(items.len());
+        let page = items[offset..end].to_vec();
+        if end < items.len() {
             let token = format!("fake-continue-{}", self.next_token);
             self.next_token += 1;
             metadata["continue"] = json!(token);
-            metadata["remainingItemCount"] = json!(rest.len());
+            metadata["remainingItemCount"] = json!(items.len() - end);
             self.pages.insert(
                 token,
                 Page {
                     resource,
                     resource_version,
-                    items: rest,
+                    items,
+                    offset: end,
                 },
             );
-            items[..limit].to_vec()
-        } else {
-            items
-        };
+        }
         Ok(json!({
             "apiVersion": resource.api_version(),
             "kind": resource.list_kind(),
