@@ -4,6 +4,7 @@
 //! through crossbeam channels ([`EventWrite`] in, [`EventOutcome`] out), the lookup queue, and the
 //! indexes' synchronous methods.
 
+mod async_stop;
 mod backoff;
 mod client;
 mod counted;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+
+use async_stop::AsyncStop;
 
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -86,6 +89,7 @@ pub fn run(
         .build()
         .map_err(client::ClientError::Runtime)?;
     runtime.block_on(async move {
+        let stop = AsyncStop::new(&stop);
         let client = client::connect(&settings).await?;
         let Indexes {
             pods,
@@ -131,9 +135,7 @@ pub fn run(
     })
 }
 
-/// Resolves once the stop is triggered (polled: the stop signal is a crossbeam channel).
-async fn stopped(stop: &Stop) {
-    while !stop.is_stopped() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Resolves once the stop is triggered.
+async fn stopped(stop: &AsyncStop) {
+    stop.stopped().await;
 }

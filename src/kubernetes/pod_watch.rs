@@ -12,6 +12,7 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
+use super::async_stop::AsyncStop;
 use super::pod_object::SlimPod;
 use super::{KubeSettings, stopped};
 use crate::health::Health;
@@ -19,7 +20,6 @@ use crate::metrics::Metrics;
 use crate::resolve::labels::LabelSets;
 use crate::resolve::pod_lookup::PodIndexMode;
 use crate::resolve::pods::{PodIndex, PodRecord};
-use crate::stop::Stop;
 
 /// The readiness condition this watch sets once the index has synced.
 pub const READY_CONDITION: &str = "pod_index";
@@ -29,7 +29,7 @@ pub async fn watch_pods(
     settings: KubeSettings,
     index: Arc<PodIndex>,
     health: Health,
-    stop: Stop,
+    stop: AsyncStop,
     metrics: Arc<Metrics>,
 ) {
     let label = settings.identifier_label.as_deref();

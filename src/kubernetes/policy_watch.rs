@@ -14,15 +14,15 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 
+use super::async_stop::AsyncStop;
 use super::stopped;
 use crate::metrics::Metrics;
 use crate::resolve::policies::{IsolatingPolicy, PolicyIndex};
-use crate::stop::Stop;
 
 pub async fn watch_policies(
     client: Client,
     index: Arc<PolicyIndex>,
-    stop: Stop,
+    stop: AsyncStop,
     metrics: Arc<Metrics>,
 ) {
     let api: Api<NetworkPolicy> = Api::all(client);

@@ -17,6 +17,7 @@ use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::mpsc;
 
+use super::async_stop::AsyncStop;
 use super::pod_object::SlimPod;
 use super::stopped;
 use crate::events::ratelimit::TokenBucket;
@@ -25,7 +26,6 @@ use crate::model::Endpoint;
 use crate::resolve::labels::LabelSets;
 use crate::resolve::pods::best_claim;
 use crate::resolve::remote::{AskFn, Lookup, RemotePods};
-use crate::stop::Stop;
 
 /// Lookups at the API at once.
 const LOOKUPS_IN_FLIGHT: usize = 4;
@@ -61,7 +61,7 @@ pub async fn look_up_pods(
     remote: Arc<RemotePods>,
     limits: LookupLimits,
     identifier_label: Option<String>,
-    stop: Stop,
+    stop: AsyncStop,
     metrics: Arc<Metrics>,
 ) {
     let api: Api<SlimPod> = Api::all(client);
