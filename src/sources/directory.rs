@@ -31,6 +31,11 @@ pub fn stable_entries(directory: &Path) -> io::Result<Vec<Entry>> {
         listed = again;
         // Renames that never stop: the last listing, which may lack a file being renamed.
         if started.elapsed() > SETTLE_FOR_AT_MOST {
+            log::warn!(
+                "{} kept changing for {SETTLE_FOR_AT_MOST:?}: going on with a listing that may \
+                 miss a file being renamed",
+                directory.display()
+            );
             return Ok(listed);
         }
         std::thread::sleep(SETTLE_PAUSE);

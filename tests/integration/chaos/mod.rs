@@ -287,7 +287,22 @@ fn settled(api: &FakeApi, dir: &Path, expected: u64, what: &str) {
     }
     let total: u64 = counts.values().sum();
     assert_eq!(
-        total, expected,
-        "{what}: the Events' counts against twice the drops; per Event: {counts:?}"
+        total,
+        expected,
+        "{what}: the Events' counts against twice the drops; per Event: {counts:?}; the agents' \
+         warnings (CI keeps no directory: these are what is left to go on):\n{}",
+        agent_warnings(dir)
     );
+}
+
+/// The warnings and errors the agents logged, but the API errors the chaos itself causes: the last
+/// 40 of them.
+fn agent_warnings(dir: &Path) -> String {
+    let log = std::fs::read_to_string(dir.join("agent.stderr")).unwrap_or_default();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+        .filter(|line| !line.contains("kube_client") && !line.contains("API request failed"))
+        .collect();
+    warnings[warnings.len().saturating_sub(40)..].join("\n")
 }
