@@ -162,12 +162,15 @@ fn an_expired_watch_is_followed_by_a_relist_that_finds_new_pods() {
         Duration::from_secs(20),
         || agent.metric("kube_iptables_tailer_watch_restarts_total{reason=\"expired\"}") >= 1.0,
     );
-    let lists = api
-        .requests_to("GET", "/api/v1/pods")
-        .iter()
-        .filter(|r| !r.is_watch())
-        .count();
-    assert_eq!(lists, 2, "one list at start, one after the expiry");
+    let lists = || {
+        api.requests_to("GET", "/api/v1/pods")
+            .iter()
+            .filter(|r| !r.is_watch())
+            .count()
+    };
+    // The restart is counted before its list reaches the server.
+    wait_until("the relist", Duration::from_secs(20), || lists() >= 2);
+    assert_eq!(lists(), 2, "one list at start, one after the expiry");
     api.add_pod(
         crate::support::fake_api::FakePod::new("late", "newcomer")
             .uid("uid-late")
