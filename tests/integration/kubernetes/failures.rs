@@ -95,6 +95,13 @@ fn throttling_is_honoured_and_counts_stay_exact() {
     );
     append_drop(dir.path(), Utc::now(), "10.0.3.7", "10.0.2.9", "TCP", 80, 3);
     assert_eq!(wait_for_count(&api, "cart-1", 3).len(), 1);
+    // The Event is stored before its answer is recorded as sent.
+    let answered = || {
+        (api.requests_to("POST", "/api/v1/namespaces/shop/events")
+            .iter())
+        .all(|request| request.status.is_some())
+    };
+    wait_until("every POST answered", Duration::from_secs(10), answered);
     let posts = api.requests_to("POST", "/api/v1/namespaces/shop/events");
     let statuses: Vec<Option<u16>> = posts.iter().map(|request| request.status).collect();
     assert_eq!(statuses, vec![Some(429), Some(429), Some(201)]);
