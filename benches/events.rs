@@ -19,15 +19,15 @@ mod fake_api;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::kube_agent::KubeAgent;
 use common::list_server::{ListServer, PodShape};
 use common::pods::{NAMESPACES, SyntheticPod};
-use common::{Percentiles, Process, ms};
+use common::{Percentiles, ms};
 use fake_api::{FakeApi, FakePod, Recorded};
 
 /// Part 1: pods in the fake, lines, and the pace (each line makes one Event: 16.7 writes/s < 20/s).
@@ -66,7 +66,7 @@ fn append_to_event_latency() {
         api.add_pod(pod.clone());
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let agent = Agent::start(dir.path(), &api.url(), &[]);
+    let agent = start_agent(dir.path(), &api.url(), &[]);
     agent.wait_ready(Duration::from_secs(30));
 
     let mut file = agent.log_file();
@@ -134,7 +134,7 @@ fn many_drops(label: &str, extra: &[(&str, &str)]) {
         api.add_pod(pod.clone());
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let agent = Agent::start(dir.path(), &api.url(), extra);
+    let agent = start_agent(dir.path(), &api.url(), extra);
     agent.wait_ready(Duration::from_secs(30));
 
     let time = stamp(chrono::Utc::now());
@@ -261,7 +261,7 @@ fn memory_with_many_pods() {
     let built_in = built.elapsed();
     let dir = tempfile::tempdir().expect("temp dir");
     let started = Instant::now();
-    let agent = Agent::start(dir.path(), &server.url(), &[]);
+    let agent = start_agent(dir.path(), &server.url(), &[]);
     agent.wait_ready(Duration::from_secs(120));
     let ready_in = started.elapsed();
     let (rss, hwm) = (agent.status_kib("VmRSS:"), agent.status_kib("VmHWM:"));
@@ -284,91 +284,12 @@ fn memory_with_many_pods() {
     );
 }
 
-/// The agent binary as a child process with the Kubernetes sink, its log file in `dir`.
-struct Agent {
-    child: Child,
-    metrics_port: u16,
-    log: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Agent {
-    fn start(dir: &Path, api_url: &str, extra: &[(&str, &str)]) -> Agent {
-        let log = dir.join("kern.log");
-        // The log exists (empty) before the agent starts, as on a node: the agent begins at its end.
-        std::fs::write(&log, b"").expect("create the log");
-        let stderr = dir.join("agent.stderr");
-        let metrics_port = common::free_port();
-        let mut command = Command::new(common::AGENT);
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("IPTABLES_LOG_PATH", &log)
-            .env("METRICS_SERVER_ADDRESS", "127.0.0.1")
-            .env("METRICS_SERVER_PORT", metrics_port.to_string())
-            .env("LOG_LEVEL", "warn")
-            .env("EVENT_SINK", "kubernetes")
-            .env("KUBE_API_SERVER", api_url)
-            .env("NODE_NAME", "node-1")
-            // Its pods are on many nodes and each must be named: the index of every pod.
-            .env("POD_INDEX", "cluster")
-            // Reverse lookups of test addresses would ask the machine's DNS server: loopback only.
-            .env("DNS_LOOKUP", "false")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"));
-        for (name, value) in extra {
-            command.env(name, value);
-        }
-        let child = command.spawn().expect("start the agent");
-        Agent {
-            child,
-            metrics_port,
-            log,
-            stderr,
-        }
-    }
-
-    fn log_file(&self) -> std::fs::File {
-        (std::fs::OpenOptions::new().append(true).open(&self.log)).expect("open the log")
-    }
-
-    fn wait_ready(&self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while common::http_get(self.metrics_port, "/readyz").map(|(status, _)| status) != Some(200)
-        {
-            if Instant::now() > deadline {
-                self.fail(&format!("/readyz not 200 within {timeout:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn metric(&self, series: &str) -> f64 {
-        let (_, body) = common::http_get(self.metrics_port, "/metrics").expect("metrics answer");
-        body.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
-    }
-
-    /// A `kB` field of the agent's /proc/PID/status (VmRSS:, VmHWM:), in KiB.
-    fn status_kib(&self, field: &str) -> u64 {
-        common::status_kib(Process::Id(self.child.id()), field)
-    }
-
-    fn fail(&self, what: &str) -> ! {
-        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-        let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        panic!("{what}\nagent stderr (last lines):\n{}", tail.join("\n"));
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
+/// The agent with the Kubernetes sink on `dir/kern.log`, holding every pod (`POD_INDEX=cluster`:
+/// the numbers are the whole index's).
+fn start_agent(dir: &Path, api_url: &str, extra: &[(&str, &str)]) -> KubeAgent {
+    let mut env = vec![("POD_INDEX", "cluster")];
+    env.extend_from_slice(extra);
+    KubeAgent::start(dir, api_url, None, &env)
 }
 
 /// [`SyntheticPod`] `n` with IPv4 `base + n`, as the fake API serves it.
