@@ -16,21 +16,19 @@
 //! settled prefix; its last position is the one to acknowledge.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::checksum::checksum;
-use crate::events::message::{event_message, with_isolation, with_policy};
 use crate::events::replay::{PendingMarks, Written};
 use crate::events::rollup::RollUp;
 use crate::events::storm::{Group, Route, StormBound};
 use crate::model::{
     Batch, Direction, Endpoint, EventOutcome, EventWrite, Located, MAX_EVENT_COUNT, PodIdentifier,
-    PodInfo, Position, Transport, WriteResult,
+    PodInfo, Position, WriteResult,
 };
+use side::{Side, named_by_its_ip, own_message};
 
 /// The longest pod name prefix of an Event name, which leaves room for the checksum within the 253
 /// characters a name may have.
@@ -264,54 +262,6 @@ impl Aggregator {
         0
     }
 
-    /// The start of the time bucket of the side's drop, in milliseconds since the Unix epoch.
-    fn bucket_start(&self, side: &Side) -> i64 {
-        let millis = side.located.drop.time.timestamp_millis();
-        millis.div_euclid(self.interval_ms) * self.interval_ms
-    }
-
-    /// The roll-up Event of `group`: `{pod name}.{checksum}` like any other, over what makes a group.
-    fn rollup_name(&self, side: &Side, group: &Group) -> String {
-        let direction = match group.direction {
-            Direction::Sending => "sending",
-            Direction::Receiving => "receiving",
-        };
-        let key = format!(
-            "{}\0{}\0{direction}\0rollup\0{}",
-            self.node_name, group.pod_uid, group.bucket_start_ms
-        );
-        event_name_from(&side.pod.name, checksum(key.as_bytes()))
-    }
-
-    /// `{pod name}.{checksum}`, the checksum over everything that makes drops the same Event.
-    fn event_name(&self, side: &Side) -> String {
-        let packet = &side.located.drop.packet;
-        let bucket_start = self.bucket_start(side);
-        let direction = match side.direction {
-            Direction::Sending => "sending",
-            Direction::Receiving => "receiving",
-        };
-        let transport = match packet.transport {
-            Transport::Ports { dst, .. } => dst.to_string(),
-            Transport::Icmp { kind, code } => format!("{kind}/{code}"),
-            Transport::None => String::new(),
-        };
-        let mut key = format!(
-            "{}\0{}\0{direction}\0{}\0{transport}\0{}\0{bucket_start}",
-            self.node_name,
-            side.pod.uid,
-            side.peer_ip,
-            packet.protocol.name(),
-        );
-        // Drops by different policies are different Events; without a policy the name is the one
-        // earlier versions gave (a restart across an upgrade raises the same Events).
-        if let Some(policy) = &side.located.drop.policy {
-            let kind = policy.kind.name();
-            key.push_str(&format!("\0{kind}\0{}\0{}", policy.namespace, policy.name));
-        }
-        event_name_from(&side.pod.name, checksum(key.as_bytes()))
-    }
-
     /// Whether a pending write may go out now: its name has no write in flight.
     pub fn has_sendable(&self) -> bool {
         self.next_sendable().is_some()
@@ -448,41 +398,6 @@ impl Aggregator {
     }
 }
 
-/// The text of the side's own Event (not a roll-up).
-fn own_message(side: &Side, identifier: PodIdentifier) -> String {
-    let packet = &side.located.drop.packet;
-    let message = with_policy(
-        event_message(
-            side.direction,
-            side.peer,
-            side.peer_ip,
-            packet.protocol,
-            packet.transport,
-            identifier,
-        ),
-        side.located.drop.policy.as_ref(),
-    );
-    // Not part of the Event's name: a replay after the policies changed must still find the Event
-    // that counted it.
-    with_isolation(message, &side.pod.namespace, side.isolating())
-}
-
-/// Whether `peer` is an external IP named by itself (no name found, or not yet).
-fn named_by_its_ip(peer: &Endpoint) -> bool {
-    match peer {
-        Endpoint::External { ip, name } => name.parse::<IpAddr>().ok() == Some(*ip),
-        _ => false,
-    }
-}
-
-/// `{pod name}.{hash}`, the pod name cut to fit a name's 253 characters.
-fn event_name_from(pod_name: &str, hash: u64) -> String {
-    let pod_name: String = pod_name.chars().take(MAX_POD_NAME_CHARS).collect();
-    // A cut name may end in '-' or '.', which would make "x-.hash" or "x..hash": not a valid name.
-    let pod_name = pod_name.trim_end_matches(['-', '.']);
-    format!("{pod_name}.{hash:016x}")
-}
-
 impl Pending {
     fn take_write(&mut self, ticket: u64, name: &str, count: u32) -> EventWrite {
         EventWrite {
@@ -498,42 +413,7 @@ impl Pending {
     }
 }
 
-/// One pod end of a drop.
-struct Side<'a> {
-    direction: Direction,
-    pod: &'a Arc<PodInfo>,
-    peer: &'a Endpoint,
-    peer_ip: IpAddr,
-    located: &'a Located,
-}
-
-impl Side<'_> {
-    /// The NetworkPolicies that isolate the pod in this direction.
-    fn isolating(&self) -> &Vec<String> {
-        match self.direction {
-            Direction::Sending => &self.located.isolation.sender,
-            Direction::Receiving => &self.located.isolation.receiver,
-        }
-    }
-}
-
-impl<'a> Side<'a> {
-    fn new(
-        direction: Direction,
-        pod: &'a Arc<PodInfo>,
-        peer: &'a Endpoint,
-        peer_ip: IpAddr,
-        located: &'a Located,
-    ) -> Side<'a> {
-        Side {
-            direction,
-            pod,
-            peer,
-            peer_ip,
-            located,
-        }
-    }
-}
+mod side;
 
 #[cfg(test)]
 mod rollup_tests;

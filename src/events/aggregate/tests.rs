@@ -1,6 +1,7 @@
 //! The aggregator on its own: names, windows, counts, the order of writes, and acknowledgement.
 
 use super::*;
+use crate::checksum::checksum;
 use crate::events::tests::{NODE, at, external, pod, position, tcp};
 use crate::model::Located;
 
